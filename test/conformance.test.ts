@@ -1,0 +1,187 @@
+/**
+ * Tests of the conformance suite itself: a suite that a broken backend passes proves nothing. Each backend here
+ * breaks one rule the way real stores have broken it; the suite must catch each, in the check for that rule.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { type BaseKvStore, BaseKvStoreService, make, makeMemoryBaseKvStore, type MakeOptions } from "effect-kv"
+import { checks } from "effect-kv/testing"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+
+/** A correct memory store with some primitives replaced. The replacements get the same input checks as any backend. */
+const broken = (override: (memory: BaseKvStore) => Partial<MakeOptions>): Layer.Layer<BaseKvStoreService> =>
+  Layer.sync(BaseKvStoreService)(() => {
+    const memory = makeMemoryBaseKvStore()
+    return make({ ...memory, ...override(memory) })
+  })
+
+/** Runs every check on a fresh build of `layer` and returns the ids of those that failed. */
+const failingChecks = (layer: Layer.Layer<BaseKvStoreService>) =>
+  Effect.gen(function*() {
+    const failed: Array<string> = []
+    for (const check of checks({ numRuns: 200 })) {
+      const exit = yield* Effect.exit(Effect.provide(check.run, Layer.fresh(layer)))
+      if (Exit.isFailure(exit)) failed.push(check.id)
+    }
+    return failed
+  })
+
+const expectCaught = (layer: Layer.Layer<BaseKvStoreService>, rules: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const failed = yield* failingChecks(layer)
+    for (const rule of rules) assert.include(failed, rule, `the "${rule}" check catches it (failed: ${failed})`)
+    assert.notInclude(failed, "missing-key", "a backend that breaks one rule still passes unrelated checks")
+  })
+
+/** Sorted in code point order, which differs from the contract's UTF-16 order for astral characters. */
+const byCodePoint = (a: string, b: string) => {
+  const x = [...a].map((c) => c.codePointAt(0)!)
+  const y = [...b].map((c) => c.codePointAt(0)!)
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i]
+  return x.length - y.length
+}
+
+const globToRegExp = (glob: string) =>
+  new RegExp(`^${glob.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}`, "s")
+
+describe("the conformance suite catches broken backends", () => {
+  it.live("the correct memory backend passes every check", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* failingChecks(Layer.sync(BaseKvStoreService)(makeMemoryBaseKvStore)), [])
+    }))
+
+  it.live("list returning full keys instead of stripping the prefix", () =>
+    expectCaught(
+      broken((memory) => ({
+        list: (prefix) => Effect.map(memory.list(prefix), (keys) => keys.map((key) => prefix + key))
+      })),
+      ["list-prefix", "prefix-is-key", "strip-once", "model"]
+    ))
+
+  it.live("stripping every occurrence of the prefix (replaceAll)", () =>
+    expectCaught(
+      broken((memory) => ({
+        list: (prefix) =>
+          Effect.map(memory.list(prefix), (keys) => keys.map((key) => (prefix + key).replaceAll(prefix, "")))
+      })),
+      ["strip-once"]
+    ))
+
+  it.live("list in insertion order instead of sorted", () =>
+    expectCaught(
+      broken(() => {
+        const keys: Array<string> = []
+        const values = new Map<string, string>()
+        return {
+          set: (key, value) =>
+            Effect.sync(() => {
+              if (!values.has(key)) keys.push(key)
+              values.set(key, value)
+            }),
+          get: (key) => Effect.sync(() => values.get(key) ?? null),
+          delete: (key) =>
+            Effect.sync(() => {
+              if (values.delete(key)) keys.splice(keys.indexOf(key), 1)
+            }),
+          list: (prefix) =>
+            Effect.sync(() => keys.filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length)))
+        }
+      }),
+      ["list-prefix", "list-all", "model"]
+    ))
+
+  it.live("sorting by code point instead of UTF-16 code units", () =>
+    expectCaught(
+      broken((memory) => ({
+        list: (prefix) => Effect.map(memory.list(prefix), (keys) => [...keys].sort(byCodePoint))
+      })),
+      ["list-prefix", "unicode"]
+    ))
+
+  it.live("a listing with duplicates (an unfiltered SCAN)", () =>
+    expectCaught(
+      broken((memory) => ({ list: (prefix) => Effect.map(memory.list(prefix), (keys) => [...keys, ...keys].sort()) })),
+      ["list-prefix", "list-once", "model"]
+    ))
+
+  it.live("treating the prefix as a glob pattern (unescaped SCAN MATCH)", () =>
+    expectCaught(
+      broken((memory) => ({
+        list: (prefix) =>
+          Effect.map(memory.list(""), (keys) => {
+            const pattern = globToRegExp(prefix)
+            return keys.filter((key) => pattern.test(key)).map((key) => key.slice(prefix.length)).sort()
+          })
+      })),
+      ["literal-characters", "model"]
+    ))
+
+  it.live("writing when the effect is built instead of when it runs", () =>
+    expectCaught(
+      broken((memory) => ({
+        set: (key, value) => {
+          Effect.runSync(memory.set(key, value))
+          return Effect.void
+        }
+      })),
+      ["lazy"]
+    ))
+
+  it.live("reading when the effect is built instead of when it runs", () =>
+    expectCaught(
+      broken((memory) => ({
+        get: (key) => {
+          const value = Effect.runSync(memory.get(key))
+          return Effect.succeed(value)
+        }
+      })),
+      ["lazy"]
+    ))
+
+  it.live("treating an empty value as a missing key", () =>
+    expectCaught(
+      broken((memory) => ({ get: (key) => Effect.map(memory.get(key), (value) => value === "" ? null : value) })),
+      ["set-get", "overwrite"]
+    ))
+
+  it.live("losing writes when fibers interleave (read, yield, write back a copy)", () =>
+    expectCaught(
+      Layer.sync(BaseKvStoreService)(() => {
+        let values = new Map<string, string>()
+        const memory = makeMemoryBaseKvStore()
+        const update = (f: (copy: Map<string, string>) => void) =>
+          Effect.gen(function*() {
+            const copy = new Map(values)
+            yield* Effect.yieldNow
+            f(copy)
+            values = copy
+          })
+        return make({
+          ...memory,
+          get: (key) => Effect.sync(() => values.get(key) ?? null),
+          set: (key, value) => update((copy) => copy.set(key, value)),
+          delete: (key) => update((copy) => copy.delete(key)),
+          list: (prefix) =>
+            Effect.sync(() =>
+              [...values.keys()].filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length)).sort()
+            )
+        })
+      }),
+      ["concurrent"]
+    ))
+
+  it.live("accepting anything as a key or value (no input checks)", () =>
+    expectCaught(
+      Layer.sync(BaseKvStoreService)(() => {
+        const memory = makeMemoryBaseKvStore()
+        return {
+          get: (key) => memory.get(String(key) || "empty"),
+          set: (key, value) => memory.set(String(key) || "empty", String(value).slice(0, 1000)),
+          delete: (key) => memory.delete(String(key) || "empty"),
+          list: (prefix) => memory.list(String(prefix ?? ""))
+        }
+      }),
+      ["bad-key", "bad-value", "bad-prefix", "tagged-errors", "model"]
+    ))
+})

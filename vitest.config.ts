@@ -1,0 +1,21 @@
+import "./test/polyfills.ts"
+import * as Path from "node:path"
+import { defineConfig } from "vitest/config"
+
+// Tests import the package by its public name, as users do, and run against the sources.
+const source = (file: string) => Path.join(import.meta.dirname, "src", file)
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^effect-kv$/, replacement: source("index.ts") },
+      { find: /^effect-kv\/testing$/, replacement: source("testing.ts") }
+    ]
+  },
+  test: {
+    include: ["test/**/*.test.ts"],
+    setupFiles: ["./test/polyfills.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 120_000
+  }
+})
