@@ -9,7 +9,8 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^effect-kv$/, replacement: source("index.ts") },
-      { find: /^effect-kv\/testing$/, replacement: source("testing.ts") }
+      { find: /^effect-kv\/testing$/, replacement: source("testing.ts") },
+      { find: /^effect-kv\/redis$/, replacement: source("RedisKvStore.ts") }
     ]
   },
   test: {

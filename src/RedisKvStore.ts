@@ -1,0 +1,377 @@
+/**
+ * The Redis backend: a `BaseKvStore` on Redis, standalone or Redis Cluster, through node-redis (`redis` v5/v6) or
+ * ioredis (v5/v6).
+ *
+ * Provide `layerRedis({ url })` (or `layerRedisConfig()`, which reads `REDIS_URL`) where the program used
+ * `memoryKvStore`; nothing else changes. The layer creates its client, connects while it builds (a failed connection
+ * fails the layer with `KvBackendError`), and disconnects when its scope closes. `makeRedisBaseKvStore({ redis })`
+ * wraps a client you already own.
+ *
+ * **Failure behaviour.** Every command has a deadline (`timeout`, default 2 seconds) enforced by effect-kv itself: the
+ * clients' own timeouts stop counting once a command is written. While the connection is down, operations fail at
+ * once with `KvBackendError` (reason `"Unavailable"`) instead of queueing; clients the layer creates reconnect forever
+ * in the background, so operations succeed again when Redis is back, without a restart.
+ *
+ * **Listing.** `list(prefix)` runs `SCAN` with the prefix's glob characters escaped and `COUNT` = `scanCount` (default
+ * 1000) on every master, removes duplicates (SCAN may return a key twice), strips the prefix and sorts. SCAN walks the
+ * whole keyspace of each master on every call, so a listing costs time proportional to the number of keys in Redis,
+ * not to the number listed: fine for thousands to a few million keys, not for a hot path over a large keyspace.
+ *
+ * **Namespaces.** With `keyPrefix: "app1:"` every key is stored as `app1:<key>`, and nothing outside the namespace
+ * is read, listed or deleted, so several applications can share one Redis.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import {
+  type BackendReason,
+  type BaseKvStore,
+  BaseKvStoreService,
+  isValidPrefix,
+  KvBackendError,
+  make,
+  MAX_KEY_LENGTH,
+  type Operation
+} from "./BaseKvStore.ts"
+import { adapt, connect, type RedisAdapter, type Target } from "./internal/redisClients.ts"
+
+/**
+ * A client of either mainstream library, connected, standalone or cluster: `createClient()` / `createCluster()` from
+ * `redis` v5/v6, or `new Redis()` / `new Cluster()` from `ioredis` v5/v6. The shape is checked at run time.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RedisClient = object
+
+/**
+ * Options shared by every way of building a Redis store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisStoreOptions {
+  /** Namespace prepended to every key; nothing outside it is touched. Default: none. */
+  readonly keyPrefix?: string | undefined
+  /** Deadline of each Redis command. Default: 2 seconds. */
+  readonly timeout?: Duration.Input | undefined
+  /** `COUNT` hint of each `SCAN` call in `list`. Default: 1000. */
+  readonly scanCount?: number | undefined
+}
+
+/**
+ * Options of `makeRedisBaseKvStore`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeRedisOptions extends RedisStoreOptions {
+  /** A connected client or cluster client you own: effect-kv never closes it. */
+  readonly redis: RedisClient
+}
+
+const DEFAULT_TIMEOUT: Duration.Input = "2 seconds"
+const DEFAULT_CONNECT_TIMEOUT: Duration.Input = "5 seconds"
+const DEFAULT_SCAN_COUNT = 1000
+
+/** Escapes the characters SCAN MATCH treats as glob syntax, so the pattern matches the prefix literally. */
+const escapeGlob = (literal: string): string => literal.replace(/[*?[\]\\]/g, "\\$&")
+
+const millis = (name: string, input: Duration.Input | undefined, fallback: Duration.Input): number => {
+  const ms = Duration.toMillis(input ?? fallback)
+  if (!(ms > 0 && ms < 2 ** 31)) {
+    throw new TypeError(`effect-kv redis: ${name} must be a positive duration below 24 days`)
+  }
+  return ms
+}
+
+interface Settings {
+  readonly keyPrefix: string
+  readonly timeoutMs: number
+  readonly scanCount: number
+}
+
+const settings = (options: RedisStoreOptions): Settings => {
+  const keyPrefix = options.keyPrefix ?? ""
+  if (!isValidPrefix(keyPrefix)) {
+    throw new TypeError(
+      `effect-kv redis: keyPrefix must be a well-formed string of at most ${MAX_KEY_LENGTH} characters`
+    )
+  }
+  const scanCount = options.scanCount ?? DEFAULT_SCAN_COUNT
+  if (!(Number.isSafeInteger(scanCount) && scanCount > 0)) {
+    throw new TypeError(`effect-kv redis: scanCount must be a positive integer, received ${String(scanCount)}`)
+  }
+  return { keyPrefix, timeoutMs: millis("timeout", options.timeout, DEFAULT_TIMEOUT), scanCount }
+}
+
+const describeCause = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+
+const backendError = (
+  operation: Operation | "connect",
+  key: string | undefined,
+  reason: BackendReason,
+  detail: string,
+  cause?: unknown
+) =>
+  new KvBackendError({
+    operation,
+    key,
+    reason,
+    message: `${operation}${key === undefined ? "" : `(${JSON.stringify(key)})`}: ${detail}`,
+    ...(cause === undefined ? {} : { cause })
+  })
+
+const TIMED_OUT = Symbol("timed out")
+
+const makeStore = (adapter: RedisAdapter, { keyPrefix, scanCount, timeoutMs }: Settings): BaseKvStore => {
+  const unavailable = (operation: Operation, key: string) =>
+    backendError(operation, key, "Unavailable", "Redis is not connected (it is down, unreachable or reconnecting)")
+
+  const failure = (operation: Operation, key: string, cause: unknown) =>
+    cause === TIMED_OUT
+      ? backendError(operation, key, "Timeout", `Redis did not answer within ${timeoutMs} ms`)
+      : backendError(operation, key, adapter.classify(cause), `Redis command failed: ${describeCause(cause)}`, cause)
+
+  /**
+   * One command with a deadline. The check of `isReady` keeps a client that queues while disconnected (a caller's own
+   * client, or NodeRedis's) from holding the command until it reconnects.
+   */
+  const command = <A>(operation: Operation, key: string, run: () => Promise<A>): Effect.Effect<A, KvBackendError> =>
+    Effect.callback<A, KvBackendError>((resume) => {
+      if (!adapter.isReady()) return resume(Effect.fail(unavailable(operation, key)))
+      const timer = setTimeout(() => resume(Effect.fail(failure(operation, key, TIMED_OUT))), timeoutMs)
+      const settle = (effect: Effect.Effect<A, KvBackendError>) => {
+        clearTimeout(timer)
+        resume(effect)
+      }
+      try {
+        run().then(
+          (value) => settle(Effect.succeed(value)),
+          (cause) => settle(Effect.fail(failure(operation, key, cause)))
+        )
+      } catch (cause) {
+        settle(Effect.fail(failure(operation, key, cause)))
+      }
+      return Effect.sync(() => clearTimeout(timer))
+    })
+
+  /** A promise with a deadline, for the many SCAN calls of one `list`. */
+  const bounded = <A>(promise: Promise<A>): Promise<A> => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    return Promise.race([
+      promise,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(TIMED_OUT), timeoutMs)))
+    ]).finally(() => clearTimeout(timer))
+  }
+
+  const scanAll = async (prefix: string, signal: AbortSignal): Promise<Array<string>> => {
+    const full = keyPrefix + prefix
+    const pattern = `${escapeGlob(full)}*`
+    const found = new Set<string>()
+    const scans = await bounded(adapter.masters())
+    await Promise.all(scans.map(async (scan) => {
+      let cursor = "0"
+      do {
+        if (signal.aborted) return
+        const [next, keys] = await bounded(scan(cursor, pattern, scanCount))
+        // Slicing, not `replace`: only the leading occurrence is the prefix. The check guards against keys that
+        // reached the namespace without going through effect-kv (binary keys decoded lossily, for one).
+        for (const key of keys) if (key.startsWith(full)) found.add(key.slice(full.length))
+        cursor = next
+      } while (cursor !== "0")
+    }))
+    return [...found].sort()
+  }
+
+  return make({
+    get: (key) => command("get", key, () => adapter.get(keyPrefix + key)),
+    set: (key, value) => command("set", key, () => adapter.set(keyPrefix + key, value)).pipe(Effect.asVoid),
+    delete: (key) => command("delete", key, () => adapter.del(keyPrefix + key)).pipe(Effect.asVoid),
+    list: (prefix) =>
+      Effect.callback<ReadonlyArray<string>, KvBackendError>((resume, signal) => {
+        if (!adapter.isReady()) return resume(Effect.fail(unavailable("list", prefix)))
+        scanAll(prefix, signal).then(
+          (keys) => resume(Effect.succeed(keys)),
+          (cause) => resume(Effect.fail(failure("list", prefix, cause)))
+        )
+      })
+  })
+}
+
+/**
+ * Wraps a connected node-redis or ioredis client (standalone or cluster) that you own in a `BaseKvStore`. effect-kv
+ * never closes it.
+ *
+ * Configure your client not to queue commands while disconnected (node-redis: `disableOfflineQueue: true`; ioredis:
+ * `enableOfflineQueue: false, maxRetriesPerRequest: 0`) and give it an `error` listener: without one, node-redis
+ * crashes the process when the connection drops. effect-kv also refuses commands while the client is not ready, so
+ * they fail at once instead of waiting in the client's queue.
+ *
+ * Throws a `TypeError` at once when `redis` is not such a client, when it has a client-side `keyPrefix` (use this
+ * `keyPrefix` instead: SCAN ignores the client's), or when an option is out of range.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeRedisBaseKvStore = (options: MakeRedisOptions): BaseKvStore =>
+  makeStore(adapt(options?.redis), settings(options ?? {}))
+
+/**
+ * Options of `layerRedis`: where to connect, with which client library, and the store options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LayerRedisOptions extends RedisStoreOptions {
+  /** A standalone server: `redis://[[user]:password@]host[:port][/db]` or `rediss://` for TLS. */
+  readonly url?: string | undefined
+  /** A Redis Cluster: the URLs of some of its nodes. Give `url` or `cluster`, not both. */
+  readonly cluster?: { readonly rootNodes: ReadonlyArray<string> } | undefined
+  /** The client library to create the client with. Default: `"node-redis"`. */
+  readonly client?: "node-redis" | "ioredis" | undefined
+  /** How long the layer waits for the first connection. Default: 5 seconds. */
+  readonly connectTimeout?: Duration.Input | undefined
+}
+
+const targetOf = (options: LayerRedisOptions): Target => {
+  if (options.cluster !== undefined) {
+    if (options.url !== undefined) throw new TypeError("effect-kv redis: give either url or cluster, not both")
+    const rootNodes = options.cluster.rootNodes
+    if (!Array.isArray(rootNodes) || rootNodes.length === 0 || !rootNodes.every((url) => typeof url === "string")) {
+      throw new TypeError("effect-kv redis: cluster.rootNodes must be a non-empty array of redis:// URLs")
+    }
+    rootNodes.forEach((url) => new URL(url))
+    return { _tag: "Cluster", rootNodes }
+  }
+  const url = options.url ?? "redis://127.0.0.1:6379"
+  if (typeof url !== "string") throw new TypeError("effect-kv redis: url must be a redis:// URL string")
+  new URL(url)
+  return { _tag: "Standalone", url }
+}
+
+/** The URL without its password, for messages. */
+const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
+
+/**
+ * A `Layer` providing `BaseKvStoreService` on Redis. It creates its own client, connects while it builds (failing
+ * with `KvBackendError`, operation `"connect"`, when it cannot within `connectTimeout`), and closes the client when
+ * its scope closes.
+ *
+ * ```ts
+ * program.pipe(Effect.provide(layerRedis({ url: "redis://localhost:6379", keyPrefix: "uploads:" })))
+ * program.pipe(Effect.provide(layerRedis({ cluster: { rootNodes: ["redis://10.0.0.1:7000"] }, client: "ioredis" })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvStoreService, KvBackendError> =>
+  Layer.effect(
+    BaseKvStoreService,
+    Effect.gen(function*() {
+      const { connectTimeoutMs, library, store, target } = yield* Effect.try({
+        try: () => ({
+          target: targetOf(options),
+          library: options.client ?? "node-redis",
+          store: settings(options),
+          connectTimeoutMs: millis("connectTimeout", options.connectTimeout, DEFAULT_CONNECT_TIMEOUT)
+        }),
+        catch: (cause) =>
+          backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
+      })
+      if (library !== "node-redis" && library !== "ioredis") {
+        return yield* backendError("connect", undefined, "Failure", `unknown client library ${String(library)}`)
+      }
+      const where = target._tag === "Standalone" ? redactUrl(target.url) : target.rootNodes.map(redactUrl).join(", ")
+      const context = yield* Effect.context<never>()
+      let lastWarning = 0
+      const onError = (error: unknown) => {
+        // Reconnection attempts fail every few hundred ms while Redis is down; one warning per 10 s is enough.
+        if (Date.now() - lastWarning < 10_000) return
+        lastWarning = Date.now()
+        Effect.runForkWith(context)(Effect.logWarning(`effect-kv: Redis connection error (${where})`, error))
+      }
+      const { adapter } = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => connect({ library, target, connectTimeoutMs }, onError),
+          catch: (cause) =>
+            backendError(
+              "connect",
+              undefined,
+              "Unavailable",
+              `cannot connect to ${where}: ${describeCause(cause)}`,
+              cause
+            )
+        }).pipe(
+          Effect.timeoutOrElse({
+            duration: connectTimeoutMs,
+            orElse: () =>
+              Effect.fail(
+                backendError("connect", undefined, "Timeout", `no connection to ${where} within ${connectTimeoutMs} ms`)
+              )
+          })
+        ),
+        ({ adapter }) => Effect.promise(() => adapter.close(1000))
+      )
+      return makeStore(adapter, store)
+    })
+  )
+
+/**
+ * Same as `layerRedis`: the name programs use beside `memoryKvStore`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const redisKvStore: (options?: LayerRedisOptions) => Layer.Layer<BaseKvStoreService, KvBackendError> = layerRedis
+
+/**
+ * `layerRedis` configured from the environment (through Effect `Config`, so any `ConfigProvider` works):
+ *
+ * | variable                | meaning                                                      |
+ * | ----------------------- | ------------------------------------------------------------ |
+ * | `REDIS_URL`             | standalone server URL (required unless `REDIS_CLUSTER_NODES`) |
+ * | `REDIS_CLUSTER_NODES`   | comma-separated cluster node URLs                             |
+ * | `REDIS_CLIENT`          | `node-redis` (default) or `ioredis`                           |
+ * | `REDIS_KEY_PREFIX`      | namespace                                                     |
+ * | `REDIS_TIMEOUT`         | command deadline, e.g. `2 seconds`                            |
+ * | `REDIS_CONNECT_TIMEOUT` | first-connection deadline, e.g. `5 seconds`                   |
+ * | `REDIS_SCAN_COUNT`      | SCAN COUNT hint                                               |
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRedisConfig = (): Layer.Layer<BaseKvStoreService, KvBackendError | Config.ConfigError> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const config = yield* Config.all({
+      url: Config.option(Config.Redacted("REDIS_URL")),
+      clusterNodes: Config.option(Config.Redacted("REDIS_CLUSTER_NODES")),
+      client: Config.withDefault(Config.Literals(["node-redis", "ioredis"], "REDIS_CLIENT"), "node-redis" as const),
+      keyPrefix: Config.option(Config.String("REDIS_KEY_PREFIX")),
+      timeout: Config.option(Config.Duration("REDIS_TIMEOUT")),
+      connectTimeout: Config.option(Config.Duration("REDIS_CONNECT_TIMEOUT")),
+      scanCount: Config.option(Config.Int("REDIS_SCAN_COUNT"))
+    })
+    const value = Option.getOrUndefined
+    const clusterNodes = value(config.clusterNodes)
+    const url = value(config.url)
+    if (clusterNodes === undefined && url === undefined) {
+      return yield* backendError("connect", undefined, "Failure", "set REDIS_URL or REDIS_CLUSTER_NODES")
+    }
+    return layerRedis({
+      client: config.client,
+      keyPrefix: value(config.keyPrefix),
+      timeout: value(config.timeout),
+      connectTimeout: value(config.connectTimeout),
+      scanCount: value(config.scanCount),
+      ...(clusterNodes !== undefined
+        ? { cluster: { rootNodes: Redacted.value(clusterNodes).split(",").map((node) => node.trim()) } }
+        : { url: Redacted.value(url!) })
+    })
+  }))
