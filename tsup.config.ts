@@ -2,7 +2,12 @@ import { defineConfig } from "tsup"
 
 // Declarations come from `tsc -p tsconfig.build.json`: TypeScript 7 has no compiler API for tsup's `dts`.
 export default defineConfig({
-  entry: { index: "src/index.ts", testing: "src/testing.ts", redis: "src/RedisKvStore.ts" },
+  entry: {
+    index: "src/index.ts",
+    testing: "src/testing.ts",
+    redis: "src/RedisKvStore.ts",
+    "platform-node": "src/NodeRedisKvStore.ts"
+  },
   format: ["esm", "cjs"],
   target: "node20",
   platform: "node",

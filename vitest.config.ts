@@ -10,7 +10,8 @@ export default defineConfig({
     alias: [
       { find: /^effect-kv$/, replacement: source("index.ts") },
       { find: /^effect-kv\/testing$/, replacement: source("testing.ts") },
-      { find: /^effect-kv\/redis$/, replacement: source("RedisKvStore.ts") }
+      { find: /^effect-kv\/redis$/, replacement: source("RedisKvStore.ts") },
+      { find: /^effect-kv\/platform-node$/, replacement: source("NodeRedisKvStore.ts") }
     ]
   },
   test: {

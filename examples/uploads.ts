@@ -2,11 +2,16 @@
  * The typical effect-kv program: an upload server's bookkeeping. Upload records live under `upload:<id>`; the
  * program creates some, updates one as its bytes arrive, lists them by prefix and deletes a finished one.
  *
- * The program only asks for `BaseKvStoreService`. `npm start` provides the in-memory store.
+ * The program only asks for `BaseKvStoreService`. `npm start` provides the in-memory store; with `REDIS_URL` (or
+ * `REDIS_CLUSTER_NODES`) set, the same program runs on Redis. Nothing in `program` changes.
  */
 import { BaseKvStoreService, memoryKvStore } from "effect-kv"
+import { layerRedisConfig } from "effect-kv/redis"
+import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 
 interface Upload {
   readonly id: string
@@ -67,7 +72,19 @@ const program = Effect.gen(function*() {
   yield* Console.log(`refused  ${refused._tag}: ${refused.message}`)
 })
 
-Effect.runPromise(program.pipe(Effect.provide(memoryKvStore))).catch((error) => {
-  console.error(error)
+/** Redis when the environment names a server, the embedded memory store otherwise. */
+const KvStoreLive = Layer.unwrap(Effect.gen(function*() {
+  const url = yield* Config.option(Config.String("REDIS_URL"))
+  const nodes = yield* Config.option(Config.String("REDIS_CLUSTER_NODES"))
+  if (Option.isNone(url) && Option.isNone(nodes)) {
+    yield* Console.log("store    in-memory (set REDIS_URL to run on Redis)")
+    return memoryKvStore
+  }
+  yield* Console.log(`store    Redis (${Option.isSome(nodes) ? "cluster" : "standalone"})`)
+  return layerRedisConfig()
+}))
+
+Effect.runPromise(program.pipe(Effect.provide(KvStoreLive))).catch((error) => {
+  console.error(`failed   ${error._tag ?? error.name}: ${error.message}`)
   process.exitCode = 1
 })

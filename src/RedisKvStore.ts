@@ -223,6 +223,27 @@ export const makeRedisBaseKvStore = (options: MakeRedisOptions): BaseKvStore =>
   makeStore(adapt(options?.redis), settings(options ?? {}))
 
 /**
+ * A `Layer` over a client that another service owns, e.g. one your program already has in its context. The client
+ * is read when the layer builds and is never closed by effect-kv; the same advice as for `makeRedisBaseKvStore`
+ * applies. Invalid options or a value that is not a client fail the layer with `KvBackendError` (reason `"Failure"`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerRedisClient = <E, R>(
+  client: Effect.Effect<RedisClient, E, R>,
+  options: RedisStoreOptions = {}
+): Layer.Layer<BaseKvStoreService, E | KvBackendError, R> =>
+  Layer.effect(
+    BaseKvStoreService,
+    Effect.flatMap(client, (redis) =>
+      Effect.try({
+        try: () => makeRedisBaseKvStore({ ...options, redis }),
+        catch: (cause) => backendError("connect", undefined, "Failure", describeCause(cause), cause)
+      }))
+  )
+
+/**
  * Options of `layerRedis`: where to connect, with which client library, and the store options.
  *
  * @since 0.1.0
@@ -290,16 +311,19 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
       }
       const where = target._tag === "Standalone" ? redactUrl(target.url) : target.rootNodes.map(redactUrl).join(", ")
       const context = yield* Effect.context<never>()
+      let connected = false
       let lastWarning = 0
       const onError = (error: unknown) => {
-        // Reconnection attempts fail every few hundred ms while Redis is down; one warning per 10 s is enough.
-        if (Date.now() - lastWarning < 10_000) return
+        // A failed first connection is reported by the layer's error. After that, reconnection attempts fail every
+        // few hundred ms while Redis is down; one warning per 10 s is enough.
+        if (!connected || Date.now() - lastWarning < 10_000) return
         lastWarning = Date.now()
         Effect.runForkWith(context)(Effect.logWarning(`effect-kv: Redis connection error (${where})`, error))
       }
       const { adapter } = yield* Effect.acquireRelease(
         Effect.tryPromise({
-          try: () => connect({ library, target, connectTimeoutMs }, onError),
+          // Interrupted by the deadline below, the signal makes `connect` close the client it is connecting.
+          try: (signal) => connect({ library, target, connectTimeoutMs }, onError, signal),
           catch: (cause) =>
             backendError(
               "connect",
@@ -319,6 +343,7 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
         ),
         ({ adapter }) => Effect.promise(() => adapter.close(1000))
       )
+      connected = true
       return makeStore(adapter, store)
     })
   )

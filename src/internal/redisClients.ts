@@ -246,7 +246,8 @@ const backoff = (attempt: number): number =>
  */
 export const connect = async (
   options: ConnectOptions,
-  onError: (error: unknown) => void
+  onError: (error: unknown) => void,
+  signal: AbortSignal
 ): Promise<{ readonly client: unknown; readonly adapter: RedisAdapter }> => {
   if (options.library === "node-redis") {
     const redis: Loose = await import("redis")
@@ -263,13 +264,18 @@ export const connect = async (
         defaults: { disableOfflineQueue: true, socket: { ...socket, reconnectStrategy: backoff } }
       })
     client.on("error", onError)
+    const abort = () => closeNodeRedis(client, 0)
+    signal.addEventListener("abort", abort)
     try {
       await client.connect()
       connected = true
     } catch (error) {
       await closeNodeRedis(client, 0)
       throw error
+    } finally {
+      signal.removeEventListener("abort", abort)
     }
+    if (signal.aborted) throw signal.reason
     return { client, adapter: adapt(client) }
   }
   const ioredis: Loose = await import("ioredis")
@@ -290,12 +296,17 @@ export const connect = async (
       redisOptions: { ...common, ...clusterCredentials(options.target.rootNodes[0]) }
     })
   client.on("error", onError)
+  const abort = () => client.disconnect()
+  signal.addEventListener("abort", abort)
   try {
     await client.connect()
   } catch (error) {
     client.disconnect()
     throw error
+  } finally {
+    signal.removeEventListener("abort", abort)
   }
+  if (signal.aborted) throw signal.reason
   return { client, adapter: adapt(client) }
 }
 
