@@ -38,7 +38,7 @@ import {
   MAX_KEY_LENGTH,
   type Operation
 } from "./BaseKvStore.ts"
-import { adapt, connect, type RedisAdapter, type Target } from "./internal/redisClients.ts"
+import { adapt, connect, loadLibrary, type RedisAdapter, type Target } from "./internal/redisClients.ts"
 
 /**
  * A client of either mainstream library, connected, standalone or cluster: `createClient()` / `createCluster()` from
@@ -181,8 +181,11 @@ const makeStore = (adapter: RedisAdapter, { keyPrefix, scanCount, timeoutMs }: S
         if (signal.aborted) return
         const [next, keys] = await bounded(scan(cursor, pattern, scanCount))
         // Slicing, not `replace`: only the leading occurrence is the prefix. The check guards against keys that
-        // reached the namespace without going through effect-kv (binary keys decoded lossily, for one).
-        for (const key of keys) if (key.startsWith(full)) found.add(key.slice(full.length))
+        // reached the namespace without going through effect-kv (binary keys decoded lossily, for one). A Redis key
+        // equal to the namespace itself (or "" without one) would be the store's key "", which no operation accepts.
+        for (const key of keys) {
+          if (key.startsWith(full) && key.length > keyPrefix.length) found.add(key.slice(full.length))
+        }
         cursor = next
       } while (cursor !== "0")
     }))
@@ -320,10 +323,23 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
         lastWarning = Date.now()
         Effect.runForkWith(context)(Effect.logWarning(`effect-kv: Redis connection error (${where})`, error))
       }
+      const module = yield* Effect.tryPromise({
+        try: () => loadLibrary(library),
+        catch: (cause) =>
+          backendError(
+            "connect",
+            undefined,
+            "Failure",
+            `cannot load the ${library} client library; install it: npm install ${
+              library === "node-redis" ? "redis" : "ioredis"
+            } (${describeCause(cause)})`,
+            cause
+          )
+      })
       const { adapter } = yield* Effect.acquireRelease(
         Effect.tryPromise({
           // Interrupted by the deadline below, the signal makes `connect` close the client it is connecting.
-          try: (signal) => connect({ library, target, connectTimeoutMs }, onError, signal),
+          try: (signal) => connect({ library: module, target, connectTimeoutMs }, onError, signal),
           catch: (cause) =>
             backendError(
               "connect",

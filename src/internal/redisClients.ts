@@ -229,8 +229,23 @@ export type Target =
   | { readonly _tag: "Standalone"; readonly url: string }
   | { readonly _tag: "Cluster"; readonly rootNodes: ReadonlyArray<string> }
 
+/** The client library's module, as `loadLibrary` returns it. */
+export interface Library {
+  readonly name: "node-redis" | "ioredis"
+  readonly module: unknown
+}
+
+/**
+ * Imports the client library, an optional peer dependency. Kept apart from `connect` so that loading it (hundreds of
+ * milliseconds on a cold start) does not count against the connection deadline.
+ */
+export const loadLibrary = async (name: "node-redis" | "ioredis"): Promise<Library> => ({
+  name,
+  module: name === "node-redis" ? await import("redis") : await import("ioredis")
+})
+
 export interface ConnectOptions {
-  readonly library: "node-redis" | "ioredis"
+  readonly library: Library
   readonly target: Target
   readonly connectTimeoutMs: number
 }
@@ -249,8 +264,8 @@ export const connect = async (
   onError: (error: unknown) => void,
   signal: AbortSignal
 ): Promise<{ readonly client: unknown; readonly adapter: RedisAdapter }> => {
-  if (options.library === "node-redis") {
-    const redis: Loose = await import("redis")
+  if (options.library.name === "node-redis") {
+    const redis: Loose = options.library.module
     let connected = false
     const socket = {
       connectTimeout: options.connectTimeoutMs,
@@ -260,7 +275,15 @@ export const connect = async (
     const client: Loose = options.target._tag === "Standalone"
       ? redis.createClient({ url: options.target.url, disableOfflineQueue: true, socket })
       : redis.createCluster({
-        rootNodes: options.target.rootNodes.map((url) => ({ url })),
+        // Discovery asks a root node for the slots on a client of its own, with no command timeout, that
+        // cluster.destroy() cannot reach: against a node that accepts but never answers it would stay connected
+        // (keeping the process alive) after the layer gave up. An idle timeout bounds it; a second beyond
+        // connectTimeout, so the layer's own deadline reports the failure first, as a Timeout. Only these discovery
+        // clients get it: the clients of the masters are built from `defaults`.
+        rootNodes: options.target.rootNodes.map((url) => ({
+          url,
+          socket: { socketTimeout: options.connectTimeoutMs + 1000 }
+        })),
         defaults: { disableOfflineQueue: true, socket: { ...socket, reconnectStrategy: backoff } }
       })
     client.on("error", onError)
@@ -278,7 +301,7 @@ export const connect = async (
     if (signal.aborted) throw signal.reason
     return { client, adapter: adapt(client) }
   }
-  const ioredis: Loose = await import("ioredis")
+  const ioredis: Loose = options.library.module
   const Redis = ioredis.Redis ?? ioredis.default
   const common = {
     lazyConnect: true,
