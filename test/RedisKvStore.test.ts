@@ -1,0 +1,444 @@
+/**
+ * The Redis backend beyond the conformance suite, on real servers: glob characters and namespaces on standalone and
+ * cluster with both clients, listing a large keyspace, the layer's connection lifecycle, option validation and
+ * `layerRedisConfig`.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { type BaseKvStore, BaseKvStoreService, KvBackendError } from "effect-kv"
+import { layerRedis, layerRedisConfig, type LayerRedisOptions } from "effect-kv/redis"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as net from "node:net"
+import { createClient, createCluster } from "redis"
+import { canKillServers, rootNodes, uniqueNamespace, useRedisCluster, useRedisServer } from "./support/fixtures.ts"
+import { redisCommand, startRedisServer } from "./support/RedisServer.ts"
+
+const server = useRedisServer()
+const cluster = useRedisCluster()
+
+const clients = ["node-redis", "ioredis"] as const
+
+const targets: ReadonlyArray<{ readonly name: string; readonly options: () => LayerRedisOptions }> = [
+  { name: "standalone", options: () => ({ url: server().url }) },
+  { name: "cluster", options: () => ({ cluster: { rootNodes: rootNodes(cluster()) } }) }
+]
+
+const buildStore = <E>(layer: Layer.Layer<BaseKvStoreService, E>): Effect.Effect<BaseKvStore, E, Scope.Scope> =>
+  Effect.map(Layer.build(layer), (context) => Context.get(context, BaseKvStoreService))
+
+/** What the contract says `list(prefix)` returns, computed with plain string operations. */
+const expectedListing = (keys: ReadonlyArray<string>, prefix: string): Array<string> =>
+  keys.filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length)).sort()
+
+interface RawClient {
+  readonly get: (key: string) => Promise<string | null>
+  readonly set: (key: string, value: string) => Promise<unknown>
+}
+
+/**
+ * A node-redis client that is not the one under test, to see what the store really wrote and to write keys outside
+ * any namespace.
+ */
+const rawClient = (options: LayerRedisOptions): Effect.Effect<RawClient, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = options.cluster !== undefined
+        ? createCluster({ rootNodes: options.cluster.rootNodes.map((url) => ({ url })) })
+        : createClient({ url: options.url! })
+      client.on("error", () => undefined)
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.close())
+  ).pipe(Effect.map((client): RawClient => ({
+    get: (key) => client.get(key),
+    set: (key, value) => client.set(key, value)
+  })))
+
+const failureOf = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<{ readonly error: E; readonly ms: number }, never, R> =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    const result = yield* Effect.result(effect)
+    const ms = Date.now() - started
+    if (Result.isSuccess(result)) return assert.fail(`expected a failure, got ${JSON.stringify(result.success)}`)
+    return { error: result.failure, ms }
+  })
+
+const connectError = (error: unknown, reason: KvBackendError["reason"]): KvBackendError => {
+  assert.instanceOf(error, KvBackendError)
+  const backendError = error as KvBackendError
+  assert.strictEqual(backendError.operation, "connect")
+  assert.strictEqual(backendError.reason, reason, backendError.message)
+  return backendError
+}
+
+// Glob syntax in a prefix (or a namespace) must match literally: an unescaped `a*` would also list `axb` and `abc`,
+// `a?` would list `abc`, `a[` would make the pattern invalid, `[ab]` would list `a` and `b`, and `a\` would escape
+// the `*` that ends the pattern.
+const globKeys = [
+  "a",
+  "b",
+  "ab",
+  "abc",
+  "axb",
+  "a*",
+  "a*b",
+  "a?",
+  "a?c",
+  "a[",
+  "a[b]c",
+  "a]",
+  "ab]c",
+  "a\\",
+  "a\\b",
+  "a\\*",
+  "[ab]",
+  "[ab]c",
+  "*",
+  "?",
+  "\\",
+  "["
+]
+const globPrefixes = ["a*", "a?", "a[", "[ab]", "a\\", "a\\*", "a]", "*", "?", "\\", "[", "a", "ab", ""]
+
+describe("redis: glob characters in prefixes are literal", () => {
+  for (const target of targets) {
+    for (const client of clients) {
+      it.live(`${target.name}, ${client}: list returns exactly the keys that start with the prefix`, () =>
+        Effect.gen(function*() {
+          // The namespace has glob characters too, so it must be escaped as well.
+          const keyPrefix = `${uniqueNamespace()}[ns]*?\\:`
+          const store = yield* buildStore(layerRedis({ ...target.options(), client, keyPrefix }))
+          const raw = yield* rawClient(target.options())
+          yield* Effect.forEach(globKeys, (key) => store.set(key, `value of ${key}`), { discard: true })
+          // Neighbours a glob would match: the namespace with its special characters taken as wildcards.
+          const decoys = [keyPrefix.replace("[ns]", "n"), keyPrefix.replace("*?", "xy"), keyPrefix.replace("\\", "")]
+          yield* Effect.promise(() => Promise.all(decoys.map((decoy) => raw.set(`${decoy}a`, "decoy"))))
+          for (const prefix of globPrefixes) {
+            const listed = yield* store.list(prefix)
+            assert.deepStrictEqual(listed, expectedListing(globKeys, prefix), `list(${JSON.stringify(prefix)})`)
+          }
+          assert.strictEqual(yield* Effect.promise(() => raw.get(`${keyPrefix}a\\*`)), "value of a\\*")
+        }))
+    }
+  }
+})
+
+describe("redis: namespaces (keyPrefix)", () => {
+  for (const target of targets) {
+    for (const client of clients) {
+      it.live(`${target.name}, ${client}: app1: and app10: never see or delete each other's keys`, () =>
+        Effect.gen(function*() {
+          // "app1" is a string prefix of "app10": a namespace matched without its separator would take in app10's keys.
+          const base = uniqueNamespace()
+          const app1 = yield* buildStore(layerRedis({ ...target.options(), client, keyPrefix: `${base}app1:` }))
+          const app10 = yield* buildStore(layerRedis({ ...target.options(), client, keyPrefix: `${base}app10:` }))
+          const raw = yield* rawClient(target.options())
+          const outside = [`${base}app1`, `${base}app1x:k`, `${base}app`, `${base}app10`, `${base}k`, `${base}app1;k`]
+          yield* Effect.promise(() => Promise.all(outside.map((key) => raw.set(key, "outside"))))
+
+          const value = "value: ünïcödé 😀\nline two\t* ? [ ]"
+          yield* app1.set("k", value)
+          yield* app1.set("0:k", "app1 0:k")
+          yield* app1.set("only-app1", "1")
+          yield* app10.set("k", "app10 k")
+          yield* app10.set("only-app10", "10")
+
+          assert.deepStrictEqual(yield* app1.list(""), ["0:k", "k", "only-app1"])
+          assert.deepStrictEqual(yield* app10.list(""), ["k", "only-app10"])
+          assert.deepStrictEqual(yield* app1.list("0"), [":k"], "app10:k is not app1:0...")
+          assert.strictEqual(yield* app1.get("k"), value)
+          assert.strictEqual(yield* app10.get("k"), "app10 k")
+          assert.strictEqual(yield* app1.get("only-app10"), null)
+          assert.strictEqual(yield* app1.get("x:k"), null, "app1x:k is outside app1:")
+
+          // Stored under the namespace, byte for byte.
+          assert.strictEqual(yield* Effect.promise(() => raw.get(`${base}app1:k`)), value)
+          assert.strictEqual(yield* Effect.promise(() => raw.get(`${base}app10:k`)), "app10 k")
+          assert.strictEqual(yield* Effect.promise(() => raw.get(`${base}app1:0:k`)), "app1 0:k")
+
+          yield* app1.delete("k")
+          yield* app1.delete("only-app10")
+          yield* app10.delete("only-app1")
+          assert.strictEqual(yield* Effect.promise(() => raw.get(`${base}app1:k`)), null)
+          assert.strictEqual(yield* app10.get("k"), "app10 k", "app1's delete left app10's key")
+          assert.strictEqual(yield* app10.get("only-app10"), "10")
+          assert.strictEqual(yield* app1.get("only-app1"), "1")
+          for (const key of outside) {
+            assert.strictEqual(yield* Effect.promise(() => raw.get(key)), "outside", `${key} was not touched`)
+          }
+          assert.deepStrictEqual(yield* app1.list(""), ["0:k", "only-app1"])
+          assert.deepStrictEqual(yield* app10.list(""), ["k", "only-app10"])
+        }))
+
+      it.live(`${target.name}, ${client}: a raw key equal to the namespace itself is not a key of the store`, () =>
+        Effect.gen(function*() {
+          // Redis allows the key "app1:"; for the store it would be the key "", which no operation accepts, so listing
+          // it would break "get(prefix + k) finds a value for every listed k".
+          const keyPrefix = `${uniqueNamespace()}app1:`
+          const store = yield* buildStore(layerRedis({ ...target.options(), client, keyPrefix }))
+          const raw = yield* rawClient(target.options())
+          yield* Effect.promise(() => raw.set(keyPrefix, "written by someone else"))
+          yield* store.set("k", "v")
+          assert.deepStrictEqual(yield* store.list(""), ["k"])
+          assert.deepStrictEqual(yield* store.list("k"), [""])
+        }))
+    }
+  }
+})
+
+describe("redis: listing a large keyspace", () => {
+  for (const target of targets) {
+    it.live(
+      `${target.name}: 100 keys among 20,000, with scanCount 10 and the default, both clients`,
+      () =>
+        Effect.gen(function*() {
+          const keyPrefix = uniqueNamespace()
+          const raw = yield* rawClient(target.options())
+          const hits = Array.from({ length: 100 }, (_, i) => `${i * 7}`)
+          const keys = [
+            ...hits.map((id) => `upload:${id}`),
+            ...Array.from({ length: 19_890 }, (_, i) => `other:${i}`),
+            // Neighbours of the prefix, in and out of the namespace.
+            ...["upload", "upload;1", "uploads:1", "upload-1", "Upload:1", "uploa", "upload\\:1", "upload*:1"]
+          ]
+          // Filled through a raw client: node-redis pipelines these writes, which keeps the fill fast.
+          yield* Effect.promise(async () => {
+            for (let i = 0; i < keys.length; i += 2_000) {
+              await Promise.all(keys.slice(i, i + 2_000).map((key) => raw.set(keyPrefix + key, "v")))
+            }
+            await raw.set(`x${keyPrefix}upload:outside`, "v")
+          })
+          const expected = hits.slice().sort()
+          for (const client of clients) {
+            for (const scanCount of [10, undefined]) {
+              const store = yield* buildStore(layerRedis({ ...target.options(), client, keyPrefix, scanCount }))
+              assert.deepStrictEqual(yield* store.list("upload:"), expected, `${client}, scanCount ${scanCount}`)
+            }
+          }
+          const store = yield* buildStore(layerRedis({ ...target.options(), keyPrefix }))
+          const all = yield* store.list("")
+          assert.strictEqual(all.length, keys.length)
+          assert.deepStrictEqual(all, keys.slice().sort())
+        }),
+      60_000
+    )
+  }
+})
+
+/** `connected_clients` minus the probe's own connection. */
+const connectedClients = (port: number): Effect.Effect<number> =>
+  redisCommand(port, "INFO", "clients").pipe(
+    Effect.map((info) => Number(/connected_clients:(\d+)/.exec(info ?? "")?.[1]) - 1),
+    Effect.orDie
+  )
+
+/** Polls until `f` holds, on real time, failing the test after `ms`. */
+const eventually = (what: string, ms: number, f: Effect.Effect<boolean>): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + ms
+    while (!(yield* f)) {
+      if (Date.now() > deadline) return assert.fail(`${what}: still false after ${ms} ms`)
+      yield* Effect.sleep("25 millis")
+    }
+  })
+
+/** A port where nothing listens: the OS hands it out and we close it again. */
+const closedPort: Effect.Effect<number> = Effect.promise(() =>
+  new Promise((resolve) => {
+    const probe = net.createServer()
+    probe.listen(0, "127.0.0.1", () => {
+      const port = (probe.address() as net.AddressInfo).port
+      probe.close(() => resolve(port))
+    })
+  })
+)
+
+/** A TCP server that accepts connections and never answers: a hung Redis, or something else on the port. */
+const silentServer: Effect.Effect<
+  { readonly port: number; readonly open: () => number; readonly accepted: () => number },
+  never,
+  Scope.Scope
+> = Effect.acquireRelease(
+  Effect.promise(() =>
+    new Promise<{ server: net.Server; sockets: Set<net.Socket>; accepted: { count: number } }>((resolve) => {
+      const sockets = new Set<net.Socket>()
+      const accepted = { count: 0 }
+      const server = net.createServer((socket) => {
+        accepted.count++
+        sockets.add(socket)
+        socket.on("close", () => sockets.delete(socket))
+        socket.on("error", () => undefined)
+        // Read (and drop) what the client sends, so its closing the connection is seen here.
+        socket.resume()
+      })
+      server.listen(0, "127.0.0.1", () => resolve({ server, sockets, accepted }))
+    })
+  ),
+  ({ server, sockets }) =>
+    Effect.promise(() => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    })
+).pipe(Effect.map(({ accepted, server, sockets }) => ({
+  port: (server.address() as net.AddressInfo).port,
+  open: () => sockets.size,
+  accepted: () => accepted.count
+})))
+
+// Slack for a loaded CI machine; the assertions are "failed within the deadline, did not hang", not performance.
+const SLACK_MS = 1_500
+
+describe("redis: the layer's connection", () => {
+  for (const client of clients) {
+    it.live.skipIf(!canKillServers)(
+      `${client}: connects while building and disconnects when its scope closes`,
+      () =>
+        Effect.gen(function*() {
+          // A server of its own: the count of connected clients must not include other tests' connections.
+          const own = yield* startRedisServer()
+          assert.strictEqual(yield* connectedClients(own.port), 0)
+          const store = yield* Effect.scoped(Effect.gen(function*() {
+            const store = yield* buildStore(layerRedis({ url: own.url, client }))
+            // Before any operation: the connection was made while the layer was built.
+            assert.strictEqual(yield* connectedClients(own.port), 1, "one connection while the layer is in scope")
+            yield* store.set("k", "v")
+            return store
+          }))
+          yield* eventually(
+            "the connection is closed with the scope",
+            5_000,
+            Effect.map(connectedClients(own.port), (n) => n === 0)
+          )
+          const { error } = yield* failureOf(store.get("k"))
+          assert.instanceOf(error, KvBackendError, "a store used after its layer closed fails typed")
+        })
+    )
+  }
+
+  const invalid: ReadonlyArray<readonly [string, () => LayerRedisOptions, string]> = [
+    ["a URL that does not parse", () => ({ url: "not a url" }), "invalid options"],
+    ["scanCount 0", () => ({ url: server().url, scanCount: 0 }), "scanCount"],
+    ["scanCount 1.5", () => ({ url: server().url, scanCount: 1.5 }), "scanCount"],
+    ["a negative timeout", () => ({ url: server().url, timeout: -5 }), "timeout"],
+    ["a zero connectTimeout", () => ({ url: server().url, connectTimeout: 0 }), "connectTimeout"],
+    ["url and cluster together", () => ({ url: server().url, cluster: { rootNodes: [server().url] } }), "not both"],
+    ["an empty cluster", () => ({ cluster: { rootNodes: [] } }), "rootNodes"],
+    ["an unknown client library", () => ({ url: server().url, client: "jedis" as "ioredis" }), "jedis"],
+    ["a malformed keyPrefix", () => ({ url: server().url, keyPrefix: "ns\uD800:" }), "keyPrefix"]
+  ]
+  for (const [name, options, mentions] of invalid) {
+    it.live(`invalid options fail the layer with a typed Failure: ${name}`, () =>
+      Effect.gen(function*() {
+        const { error } = yield* failureOf(buildStore(layerRedis(options())))
+        const backendError = connectError(error, "Failure")
+        assert.include(backendError.message, mentions)
+      }))
+  }
+})
+
+// Each against a port or a silent server of its own, so they can run at once: most of their time is waiting.
+describe.concurrent("redis: a layer that cannot connect", () => {
+  for (const client of clients) {
+    for (const cluster of [false, true]) {
+      const kind = cluster ? "cluster" : "standalone"
+      it.live(`${client}, ${kind}: nothing listening on the port fails the layer at once with Unavailable`, () =>
+        Effect.gen(function*() {
+          const port = yield* closedPort
+          const url = `redis://127.0.0.1:${port}`
+          const started = Date.now()
+          const { error } = yield* failureOf(
+            buildStore(layerRedis({ ...(cluster ? { cluster: { rootNodes: [url] } } : { url }), client }))
+          )
+          const ms = Date.now() - started
+          const backendError = connectError(error, "Unavailable")
+          assert.include(backendError.message, String(port))
+          // The default connectTimeout is 5 s; a refused connection must not wait for it or retry.
+          assert.isBelow(ms, SLACK_MS, "failed fast")
+        }))
+
+      it.live(`${client}, ${kind}: a server that accepts but never answers fails the layer with Timeout`, () =>
+        Effect.gen(function*() {
+          const silent = yield* silentServer
+          const url = `redis://127.0.0.1:${silent.port}`
+          const started = Date.now()
+          const { error } = yield* failureOf(
+            buildStore(
+              layerRedis({ ...(cluster ? { cluster: { rootNodes: [url] } } : { url }), client, connectTimeout: 700 })
+            )
+          )
+          const ms = Date.now() - started
+          connectError(error, "Timeout")
+          assert.isAtLeast(ms, 650, "waited for connectTimeout")
+          assert.isBelow(ms, 700 + SLACK_MS, "gave up at connectTimeout")
+          assert.isAtLeast(silent.accepted(), 1, "the client did reach the server")
+          // The half-open client must be closed, not left connected or reconnecting behind the failed layer.
+          yield* eventually("the abandoned connection is closed", 3_000, Effect.sync(() => silent.open() === 0))
+          const accepted = silent.accepted()
+          yield* Effect.sleep("1 second")
+          assert.strictEqual(silent.accepted(), accepted, "no reconnection after the layer failed")
+        }))
+    }
+  }
+})
+
+describe("redis: layerRedisConfig", () => {
+  const fromEnv = (env: Record<string, string>) =>
+    Layer.provide(layerRedisConfig(), ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+
+  it.live("REDIS_URL, REDIS_KEY_PREFIX, REDIS_TIMEOUT and REDIS_SCAN_COUNT configure a standalone store", () =>
+    Effect.gen(function*() {
+      const keyPrefix = uniqueNamespace()
+      const store = yield* buildStore(
+        fromEnv({
+          REDIS_URL: server().url,
+          REDIS_KEY_PREFIX: keyPrefix,
+          REDIS_TIMEOUT: "3 seconds",
+          REDIS_SCAN_COUNT: "5"
+        })
+      )
+      yield* store.set("k", "v")
+      const raw = yield* rawClient({ url: server().url })
+      assert.strictEqual(yield* Effect.promise(() => raw.get(`${keyPrefix}k`)), "v", "stored under REDIS_KEY_PREFIX")
+      assert.deepStrictEqual(yield* store.list(""), ["k"])
+    }))
+
+  it.live("REDIS_CLUSTER_NODES with REDIS_CLIENT=ioredis configures a cluster store", () =>
+    Effect.gen(function*() {
+      const keyPrefix = uniqueNamespace()
+      const store = yield* buildStore(
+        fromEnv({
+          REDIS_CLUSTER_NODES: rootNodes(cluster()).join(" , "),
+          REDIS_CLIENT: "ioredis",
+          REDIS_KEY_PREFIX: keyPrefix
+        })
+      )
+      // Enough keys to land on every master: a standalone client on one node would get MOVED replies.
+      const keys = Array.from({ length: 30 }, (_, i) => `k${i}`)
+      yield* Effect.forEach(keys, (key) => store.set(key, key), { discard: true })
+      assert.deepStrictEqual(yield* store.list(""), keys.slice().sort())
+      const raw = yield* rawClient({ cluster: { rootNodes: rootNodes(cluster()) } })
+      assert.strictEqual(yield* Effect.promise(() => raw.get(`${keyPrefix}k7`)), "k7")
+    }))
+
+  it.live("neither REDIS_URL nor REDIS_CLUSTER_NODES fails with a typed error that names them", () =>
+    Effect.gen(function*() {
+      const { error } = yield* failureOf(buildStore(fromEnv({ REDIS_KEY_PREFIX: "ns:" })))
+      const backendError = connectError(error, "Failure")
+      assert.include(backendError.message, "REDIS_URL")
+      assert.include(backendError.message, "REDIS_CLUSTER_NODES")
+    }))
+
+  it.live("an unknown REDIS_CLIENT fails with a ConfigError", () =>
+    Effect.gen(function*() {
+      const { error } = yield* failureOf(buildStore(fromEnv({ REDIS_URL: server().url, REDIS_CLIENT: "jedis" })))
+      assert.notInstanceOf(error, KvBackendError)
+      assert.include(String(error), "REDIS_CLIENT")
+    }))
+})
