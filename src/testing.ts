@@ -16,8 +16,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import { inspect, isDeepStrictEqual } from "node:util"
 import {
@@ -75,6 +75,7 @@ const shuffled = <A>(items: ReadonlyArray<A>): Array<A> => {
 const sorted = (keys: Iterable<string>): Array<string> => [...keys].sort()
 
 const expectInputError = (
+  label: string,
   effect: Effect.Effect<unknown, unknown>,
   expected: {
     readonly operation: Operation
@@ -84,14 +85,14 @@ const expectInputError = (
   }
 ) =>
   Effect.gen(function*() {
-    const exit = yield* Effect.exit(effect)
-    assert.isTrue(Exit.isFailure(exit), `expected ${expected.operation} to fail with KvInputError, it succeeded`)
-    const error = yield* Effect.flip(effect)
-    assert.instanceOf(error, KvInputError)
-    const { argument, key, message, operation, reason } = error as KvInputError
-    assert.deepStrictEqual({ operation, argument, reason, key }, expected)
-    assert.include(message, operation, "the message names the operation")
-    assert.include(message, expected.argument, "the message names the argument")
+    const result = yield* Effect.result(effect)
+    const where = `${expected.operation} with ${label} as the ${expected.argument}`
+    if (Result.isSuccess(result)) return assert.fail(`${where}: succeeded instead of failing with KvInputError`)
+    assert.instanceOf(result.failure, KvInputError, where)
+    const { argument, key, message, operation, reason } = result.failure as KvInputError
+    assert.deepStrictEqual({ operation, argument, reason, key }, expected, where)
+    assert.include(message, operation, `${where}: the message names the operation`)
+    assert.include(message, expected.argument, `${where}: the message names the argument`)
   })
 
 /** Arguments an untyped JavaScript caller can pass, each with the reason it must be refused for. */
@@ -502,13 +503,13 @@ export const checks = (options: ConformanceOptions = {}): ReadonlyArray<Check> =
       const store = yield* BaseKvStoreService
       const before = [["upload:1", "kept"]] as const
       yield* setAll(store, before)
-      for (const [, key, reason] of badKeys) {
+      for (const [label, key, reason] of badKeys) {
         const asKey = key as string
         const named = typeof key === "string" ? key : undefined
         for (const operation of ["get", "delete"] as const) {
-          yield* expectInputError(store[operation](asKey), { operation, argument: "key", reason, key: named })
+          yield* expectInputError(label, store[operation](asKey), { operation, argument: "key", reason, key: named })
         }
-        yield* expectInputError(store.set(asKey, "v"), { operation: "set", argument: "key", reason, key: named })
+        yield* expectInputError(label, store.set(asKey, "v"), { operation: "set", argument: "key", reason, key: named })
       }
       yield* assertStoreHolds(store, before)
     })
@@ -520,14 +521,14 @@ export const checks = (options: ConformanceOptions = {}): ReadonlyArray<Check> =
     run: Effect.gen(function*() {
       const store = yield* BaseKvStoreService
       yield* store.set("upload:1", "kept")
-      for (const [, value, reason] of badValues) {
-        yield* expectInputError(store.set("upload:1", value as string), {
+      for (const [label, value, reason] of badValues) {
+        yield* expectInputError(label, store.set("upload:1", value as string), {
           operation: "set",
           argument: "value",
           reason,
           key: "upload:1"
         })
-        yield* expectInputError(store.set("upload:2", value as string), {
+        yield* expectInputError(label, store.set("upload:2", value as string), {
           operation: "set",
           argument: "value",
           reason,
@@ -545,8 +546,8 @@ export const checks = (options: ConformanceOptions = {}): ReadonlyArray<Check> =
     run: Effect.gen(function*() {
       const store = yield* BaseKvStoreService
       yield* store.set("upload:1", "kept")
-      for (const [, prefix, reason] of badPrefixes) {
-        yield* expectInputError(store.list(prefix as string), {
+      for (const [label, prefix, reason] of badPrefixes) {
+        yield* expectInputError(label, store.list(prefix as string), {
           operation: "list",
           argument: "prefix",
           reason,
