@@ -21,6 +21,19 @@ import { type BaseKvStore, BaseKvStoreService, make } from "./BaseKvStore.ts"
 // export (the class is its `default`); bundlers' CommonJS interop hands over the class itself.
 const BTree = SortedBTree.default ?? (SortedBTree as unknown as typeof SortedBTree.default)
 
+/**
+ * The index's key order: JavaScript string order, with one `<` and one `>` on strings. sorted-btree's default
+ * comparator also orders numbers, dates and arrays, and its type checks cost about 10% of an insert.
+ */
+const compare = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
+
+/**
+ * Keys per tree node. At a million random keys an insert or delete costs about 5 µs, nearly all of it cache misses on
+ * the key strings the search compares with; nodes of 128 (sorted-btree's default is 32) save 10-20% of that, measured
+ * in place beside a million 200-character values.
+ */
+const NODE_SIZE = 128
+
 interface MemoryState {
   readonly values: Map<string, string>
   /** The same keys as `values`, ordered. A set: every entry's value is `undefined`, which the tree stores once. */
@@ -48,7 +61,10 @@ const listFrom = (index: MemoryState["index"], prefix: string): Array<string> =>
  * @category constructors
  */
 export const makeMemoryBaseKvStore = (): BaseKvStore => {
-  const state = Ref.makeUnsafe<MemoryState>({ values: new Map(), index: new BTree<string, undefined>() })
+  const state = Ref.makeUnsafe<MemoryState>({
+    values: new Map(),
+    index: new BTree<string, undefined>(undefined, compare, NODE_SIZE)
+  })
   return make({
     get: (key) => Effect.sync(() => Ref.getUnsafe(state).values.get(key) ?? null),
     set: (key, value) =>
