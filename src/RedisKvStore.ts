@@ -153,7 +153,11 @@ const makeStore = (adapter: RedisAdapter, { keyPrefix, scanCount, timeoutMs }: S
    * collection is the largest cost after the client's own work. A timer per command is cheaper than it looks (Node
    * keeps timers of one duration in one list); an interrupted command's timer just fires into a resumed fiber.
    */
-  const command = <A>(operation: "get" | "set" | "delete", key: string, value: string): Effect.Effect<A, KvBackendError> =>
+  const command = <A>(
+    operation: "get" | "set" | "delete",
+    key: string,
+    value: string
+  ): Effect.Effect<A, KvBackendError> =>
     Effect.callback<A, KvBackendError>((resume) => {
       if (!adapter.isReady()) return resume(Effect.fail(unavailable(operation, key)))
       const timer = setTimeout(() => resume(Effect.fail(failure(operation, key, TIMED_OUT))), timeoutMs)
