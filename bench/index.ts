@@ -1,0 +1,266 @@
+/**
+ * `npm run bench`: every effect-kv benchmark in one go, and BENCHMARKS.md with its charts.
+ *
+ * The orchestrator runs each heavy variant (one store at one keyspace size, one Redis contender) in a fresh child
+ * process and reads its result back, repeating the whole set in rounds with the order rotated, so that the noise of
+ * this shared machine falls on every contender alike. It then pools the rounds, prints the tables and the targets,
+ * and (full run only) writes BENCHMARKS.md and bench/charts/*.svg. Raw results go to bench/results/ (ignored by git).
+ *
+ * `npm run bench -- --quick` is the CI smoke run: small keyspaces, one round, short samples, under a minute or so,
+ * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
+ * claims) makes the process exit non-zero; a missed target does not.
+ *
+ * `--only memory,bytes,redis` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { startRedisServer } from "../test/support/RedisServer.ts"
+import type { MemoryResult } from "./memory.ts"
+import type { BytesResult } from "./memoryBytes.ts"
+import type { RedisListResult, RedisOpsResult } from "./redis.ts"
+import { writeCharts } from "./support/charts.ts"
+import { ChildError, runChild } from "./support/children.ts"
+import { layout } from "./support/data.ts"
+import { environment } from "./support/machine.ts"
+import { MEMORY_STORES } from "./support/memoryStores.ts"
+import { LIST_CONTENDERS, LISTED, OPS_KEYSPACE, REDIS_CONTENDERS } from "./support/redisContenders.ts"
+import { fillKeyspace, populate, redisBenchmark, type RedisBenchmarkRow } from "./support/redisData.ts"
+import { renderDocument, renderTerminal, type Results } from "./support/report.ts"
+
+const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
+
+/** How much of everything a run does. */
+interface Plan {
+  readonly memorySizes: ReadonlyArray<number>
+  /** Rounds per keyspace size: the million-key variants cost the most and vary the least. */
+  readonly memoryRounds: (size: number) => number
+  readonly bytesEntries: number
+  readonly redisRounds: number
+  readonly listSizes: ReadonlyArray<number>
+  readonly listRounds: (size: number) => number
+  readonly redisBenchmarkRequests: number
+  readonly childTimeoutMs: number
+}
+
+const FULL: Plan = {
+  memorySizes: [10_000, 100_000, 1_000_000],
+  memoryRounds: (size) => size >= 1_000_000 ? 2 : 3,
+  bytesEntries: 1_000_000,
+  redisRounds: 3,
+  listSizes: [100_000, 1_000_000],
+  listRounds: (size) => size >= 1_000_000 ? 2 : 3,
+  redisBenchmarkRequests: 100_000,
+  childTimeoutMs: 10 * 60_000
+}
+
+const QUICK: Plan = {
+  memorySizes: [10_000],
+  memoryRounds: () => 1,
+  bytesEntries: 50_000,
+  redisRounds: 1,
+  listSizes: [100_000],
+  listRounds: () => 1,
+  redisBenchmarkRequests: 10_000,
+  childTimeoutMs: 2 * 60_000
+}
+
+const SUITES = ["memory", "bytes", "redis"] as const
+type Suite = typeof SUITES[number]
+
+/** `items` starting at a different position each round, so no contender always runs first or last. */
+const rotate = <A>(items: ReadonlyArray<A>, by: number): Array<A> => items.map((_, i) => items[(i + by) % items.length])
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+
+const progress = (message: string): void => {
+  process.stderr.write(`${message}\n`)
+}
+
+const run = async (): Promise<number> => {
+  const { values: args } = parseArgs({
+    options: { quick: { type: "boolean", default: false }, only: { type: "string" } }
+  })
+  const quick = args.quick === true
+  const plan = quick ? QUICK : FULL
+  const only = args.only?.split(",").map((suite) => suite.trim())
+  const unknown = only?.filter((suite) => !(SUITES as ReadonlyArray<string>).includes(suite)) ?? []
+  if (unknown.length > 0) throw new Error(`unknown suite ${unknown.join(", ")}; expected ${SUITES.join(", ")}`)
+  const runs = (suite: Suite) => only === undefined || only.includes(suite)
+  const quickFlag = quick ? ["--quick"] : []
+
+  const started = Date.now()
+  const results: Results = {
+    quick,
+    command: quick ? "npm run bench -- --quick" : "npm run bench",
+    startedAt: new Date(started).toISOString(),
+    wallMs: 0,
+    environment: environment(ROOT),
+    memory: [],
+    bytes: [],
+    redisOps: [],
+    redisList: [],
+    redisBenchmark: [],
+    failures: []
+  }
+
+  /** Runs one child; a failure is recorded (and fails the run) but the other benchmarks still run. */
+  const child = async <A>(label: string, script: string, childArgs: ReadonlyArray<string>): Promise<A | undefined> => {
+    const begin = Date.now()
+    progress(`  ${label}`)
+    try {
+      const result = await runChild(script, childArgs, plan.childTimeoutMs) as A
+      progress(`  ${label}: ${seconds(Date.now() - begin)}`)
+      return result
+    } catch (error) {
+      const message = error instanceof ChildError ? error.message : String(error)
+      results.failures.push(`${label}: ${message}`)
+      progress(`  ${label}: FAILED ${message}`)
+      return undefined
+    }
+  }
+
+  if (runs("memory")) {
+    const rounds = Math.max(...plan.memorySizes.map(plan.memoryRounds))
+    for (let round = 0; round < rounds; round++) {
+      for (const size of plan.memorySizes) {
+        if (round >= plan.memoryRounds(size)) continue
+        progress(`memory, round ${round + 1}/${plan.memoryRounds(size)}, ${size.toLocaleString("en-US")} keys`)
+        for (const store of rotate(MEMORY_STORES, round)) {
+          const result = await child<MemoryResult>(`${store}`, "memory.ts", [
+            "--store",
+            store,
+            "--size",
+            String(size),
+            ...quickFlag
+          ])
+          if (result !== undefined) results.memory.push({ ...result, round })
+        }
+      }
+    }
+  }
+
+  if (runs("bytes")) {
+    progress(`bytes per entry, ${plan.bytesEntries.toLocaleString("en-US")} entries`)
+    for (const store of MEMORY_STORES.filter((name) => name !== "sorted-btree")) {
+      const result = await child<BytesResult>(store, "memoryBytes.ts", [
+        "--store",
+        store,
+        "--entries",
+        String(plan.bytesEntries)
+      ])
+      if (result !== undefined) results.bytes.push(result)
+    }
+  }
+
+  if (runs("redis")) {
+    const scope = Scope.makeUnsafe()
+    try {
+      // DEBUG POPULATE needs the debug command, which Redis 7 disables by default.
+      const server = await Effect.runPromise(
+        Scope.provide(startRedisServer({ args: ["--enable-debug-command", "local"] }), scope)
+      )
+      progress(`redis-server on ${server.url}`)
+      const fillStart = Date.now()
+      await fillKeyspace(server.url, layout(OPS_KEYSPACE, [LISTED]))
+      progress(`  filled ${OPS_KEYSPACE.toLocaleString("en-US")} keys in ${seconds(Date.now() - fillStart)}`)
+
+      for (let round = 0; round < plan.redisRounds; round++) {
+        progress(`redis operations, round ${round + 1}/${plan.redisRounds}`)
+        for (const contender of rotate(REDIS_CONTENDERS, round)) {
+          const result = await child<RedisOpsResult>(contender, "redis.ts", [
+            "--suite",
+            "ops",
+            "--contender",
+            contender,
+            "--url",
+            server.url,
+            ...quickFlag
+          ])
+          if (result !== undefined) results.redisOps.push({ ...result, round })
+        }
+        try {
+          const rows: Array<RedisBenchmarkRow> = await redisBenchmark(
+            server.host,
+            server.port,
+            plan.redisBenchmarkRequests
+          )
+          for (const row of rows) results.redisBenchmark.push({ ...row, round })
+          progress(`  redis-benchmark: ${rows.map((row) => `${row.test} ${Math.round(row.rps)} rps`).join(", ")}`)
+        } catch (error) {
+          results.failures.push(`redis-benchmark: ${String(error)}`)
+          progress(`  redis-benchmark: FAILED ${String(error)}`)
+        }
+      }
+
+      let keys = OPS_KEYSPACE
+      for (const size of plan.listSizes) {
+        if (size > keys) {
+          const populateStart = Date.now()
+          await populate(server.url, size - keys, size)
+          progress(`  DEBUG POPULATE to ${size.toLocaleString("en-US")} keys in ${seconds(Date.now() - populateStart)}`)
+          keys = size
+        }
+        for (let round = 0; round < plan.listRounds(size); round++) {
+          progress(`redis list, round ${round + 1}/${plan.listRounds(size)}, ${size.toLocaleString("en-US")} keys`)
+          for (const contender of rotate(LIST_CONTENDERS, round)) {
+            const result = await child<RedisListResult>(contender, "redis.ts", [
+              "--suite",
+              "list",
+              "--contender",
+              contender,
+              "--url",
+              server.url,
+              "--size",
+              String(size),
+              ...quickFlag
+            ])
+            if (result !== undefined) results.redisList.push({ ...result, round })
+          }
+        }
+      }
+    } catch (error) {
+      results.failures.push(`redis suite: ${error instanceof Error ? error.message : String(error)}`)
+      progress(`redis suite: FAILED ${String(error)}`)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+
+  results.wallMs = Date.now() - started
+  const resultsDir = path.join(ROOT, "bench", "results")
+  fs.mkdirSync(resultsDir, { recursive: true })
+  const stamp = results.startedAt.replace(/[:.]/g, "-")
+  const resultsFile = path.join(
+    resultsDir,
+    `${quick ? "quick" : only === undefined ? "full" : "partial"}-${stamp}.json`
+  )
+  fs.writeFileSync(resultsFile, JSON.stringify(results))
+
+  process.stdout.write(renderTerminal(results))
+  progress(`\nraw results: ${path.relative(ROOT, resultsFile)}; wall time ${seconds(results.wallMs)}`)
+
+  if (results.failures.length > 0) {
+    progress(`\n${results.failures.length} benchmark(s) FAILED:\n${results.failures.map((f) => `  - ${f}`).join("\n")}`)
+    return 1
+  }
+  // Only a complete, successful full run may replace the tracked report and charts.
+  if (!quick && only === undefined) {
+    const charts = writeCharts(results, path.join(ROOT, "bench", "charts"))
+    fs.writeFileSync(path.join(ROOT, "BENCHMARKS.md"), renderDocument(results, charts))
+    progress(`wrote BENCHMARKS.md and ${charts.map((chart) => chart.file).join(", ")}`)
+  }
+  return 0
+}
+
+run().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    process.exit(1)
+  }
+)
