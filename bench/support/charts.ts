@@ -32,6 +32,13 @@ const FONT = `font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Aria
 
 const escape = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 
+/** The white background, title and subtitle every chart starts with. */
+const frame = (width: number, height: number, title: string, subtitle: string): Array<string> => [
+  `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+  `<text x="16" y="26" font-size="17" font-weight="600" fill="#111827">${escape(title)}</text>`,
+  `<text x="16" y="46" font-size="12" fill="#4b5563">${escape(subtitle)}</text>`
+]
+
 const COLOURS: Record<MemoryStoreName | RedisContenderName | ListContenderName | "ceiling", string> = {
   "map": "#6b7280",
   "effect-kv": "#2563eb",
@@ -89,10 +96,7 @@ const barChart = (title: string, subtitle: string, groups: ReadonlyArray<BarGrou
     sum + titleHeight + group.bars.length * (barHeight + barGap) +
     groupGap, 0) +
     24
-  const parts: Array<string> = []
-  parts.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`)
-  parts.push(`<text x="16" y="26" font-size="17" font-weight="600" fill="#111827">${escape(title)}</text>`)
-  parts.push(`<text x="16" y="46" font-size="12" fill="#4b5563">${escape(subtitle)}</text>`)
+  const parts = frame(width, height, title, subtitle)
   for (let decade = low; decade <= high; decade++) {
     const at = x(10 ** decade)
     parts.push(
@@ -160,10 +164,7 @@ const lineChart = (title: string, subtitle: string, xLabel: string, series: Read
   const y = (value: number) =>
     top + plotHeight - ((Math.log10(value) - yRange.low) / (yRange.high - yRange.low)) *
       plotHeight
-  const parts: Array<string> = []
-  parts.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`)
-  parts.push(`<text x="16" y="26" font-size="17" font-weight="600" fill="#111827">${escape(title)}</text>`)
-  parts.push(`<text x="16" y="46" font-size="12" fill="#4b5563">${escape(subtitle)}</text>`)
+  const parts = frame(width, height, title, subtitle)
   for (let decade = yRange.low; decade <= yRange.high; decade++) {
     const at = y(10 ** decade)
     parts.push(
