@@ -299,6 +299,11 @@ const targetOf = (options: LayerRedisOptions): Target => {
   return { _tag: "Standalone", url }
 }
 
+const libraryOf = (client: unknown): "node-redis" | "ioredis" => {
+  if (client === undefined || client === "node-redis" || client === "ioredis") return client ?? "node-redis"
+  throw new TypeError(`effect-kv redis: unknown client library ${String(client)}; use "node-redis" or "ioredis"`)
+}
+
 /** The URL without its password, for messages. */
 const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
 
@@ -322,16 +327,13 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
       const { connectTimeoutMs, library, store, target } = yield* Effect.try({
         try: () => ({
           target: targetOf(options),
-          library: options.client ?? "node-redis",
+          library: libraryOf(options.client),
           store: settings(options),
           connectTimeoutMs: millis("connectTimeout", options.connectTimeout, DEFAULT_CONNECT_TIMEOUT)
         }),
         catch: (cause) =>
           backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
       })
-      if (library !== "node-redis" && library !== "ioredis") {
-        return yield* backendError("connect", undefined, "Failure", `unknown client library ${String(library)}`)
-      }
       const where = target._tag === "Standalone" ? redactUrl(target.url) : target.rootNodes.map(redactUrl).join(", ")
       const context = yield* Effect.context<never>()
       let connected = false

@@ -264,43 +264,51 @@ export const connect = async (
   onError: (error: unknown) => void,
   signal: AbortSignal
 ): Promise<{ readonly client: unknown; readonly adapter: RedisAdapter }> => {
-  if (options.library.name === "node-redis") {
-    const redis: Loose = options.library.module
-    let connected = false
-    const socket = {
-      connectTimeout: options.connectTimeoutMs,
-      // The first failure fails connect() (and the layer); after that, reconnect forever.
-      reconnectStrategy: (retries: number, cause: Error) => connected ? backoff(retries) : cause
-    }
-    const client: Loose = options.target._tag === "Standalone"
-      ? redis.createClient({ url: options.target.url, disableOfflineQueue: true, socket })
-      : redis.createCluster({
-        // Discovery asks a root node for the slots on a client of its own, with no command timeout, that
-        // cluster.destroy() cannot reach: against a node that accepts but never answers it would stay connected
-        // (keeping the process alive) after the layer gave up. An idle timeout bounds it; a second beyond
-        // connectTimeout, so the layer's own deadline reports the failure first, as a Timeout. Only these discovery
-        // clients get it: the clients of the masters are built from `defaults`.
-        rootNodes: options.target.rootNodes.map((url) => ({
-          url,
-          socket: { socketTimeout: options.connectTimeoutMs + 1000 }
-        })),
-        defaults: { disableOfflineQueue: true, socket: { ...socket, reconnectStrategy: backoff } }
-      })
-    client.on("error", onError)
-    const abort = () => closeNodeRedis(client, 0)
-    signal.addEventListener("abort", abort)
-    try {
-      await client.connect()
-      connected = true
-    } catch (error) {
-      await closeNodeRedis(client, 0)
-      throw error
-    } finally {
-      signal.removeEventListener("abort", abort)
-    }
-    if (signal.aborted) throw signal.reason
-    return { client, adapter: adapt(client) }
+  const client = options.library.name === "node-redis" ? createNodeRedis(options) : createIoRedis(options)
+  client.on("error", onError)
+  const close = (): Promise<void> =>
+    options.library.name === "node-redis" ? closeNodeRedis(client, 0) : Promise.resolve(client.disconnect())
+  signal.addEventListener("abort", close)
+  try {
+    await client.connect()
+  } catch (error) {
+    await close()
+    throw error
+  } finally {
+    signal.removeEventListener("abort", close)
   }
+  if (signal.aborted) throw signal.reason
+  return { client, adapter: adapt(client) }
+}
+
+const createNodeRedis = (options: ConnectOptions): Loose => {
+  const redis: Loose = options.library.module
+  let connected = false
+  const socket = {
+    connectTimeout: options.connectTimeoutMs,
+    // The first failure fails connect() (and the layer); after that, reconnect forever.
+    reconnectStrategy: (retries: number, cause: Error) => connected ? backoff(retries) : cause
+  }
+  if (options.target._tag === "Standalone") {
+    const client = redis.createClient({ url: options.target.url, disableOfflineQueue: true, socket })
+    client.once("ready", () => connected = true)
+    return client
+  }
+  return redis.createCluster({
+    // Discovery asks a root node for the slots on a client of its own, with no command timeout, that
+    // cluster.destroy() cannot reach: against a node that accepts but never answers it would stay connected
+    // (keeping the process alive) after the layer gave up. An idle timeout bounds it; a second beyond
+    // connectTimeout, so the layer's own deadline reports the failure first, as a Timeout. Only these discovery
+    // clients get it: the clients of the masters are built from `defaults`.
+    rootNodes: options.target.rootNodes.map((url) => ({
+      url,
+      socket: { socketTimeout: options.connectTimeoutMs + 1000 }
+    })),
+    defaults: { disableOfflineQueue: true, socket: { ...socket, reconnectStrategy: backoff } }
+  })
+}
+
+const createIoRedis = (options: ConnectOptions): Loose => {
   const ioredis: Loose = options.library.module
   const Redis = ioredis.Redis ?? ioredis.default
   const common = {
@@ -310,7 +318,7 @@ export const connect = async (
     maxRetriesPerRequest: 0,
     connectTimeout: options.connectTimeoutMs
   }
-  const client: Loose = options.target._tag === "Standalone"
+  return options.target._tag === "Standalone"
     ? new Redis(options.target.url, { ...common, retryStrategy: backoff })
     : new Redis.Cluster(options.target.rootNodes.map(clusterNode), {
       lazyConnect: true,
@@ -318,19 +326,6 @@ export const connect = async (
       clusterRetryStrategy: backoff,
       redisOptions: { ...common, ...clusterCredentials(options.target.rootNodes[0]) }
     })
-  client.on("error", onError)
-  const abort = () => client.disconnect()
-  signal.addEventListener("abort", abort)
-  try {
-    await client.connect()
-  } catch (error) {
-    client.disconnect()
-    throw error
-  } finally {
-    signal.removeEventListener("abort", abort)
-  }
-  if (signal.aborted) throw signal.reason
-  return { client, adapter: adapt(client) }
 }
 
 const clusterNode = (url: string) => {
