@@ -5,8 +5,7 @@ import { layerNodeRedis } from "effect-kv/platform-node"
 import { conformance } from "effect-kv/testing"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Result from "effect/Result"
-import { uniqueNamespace, useRedisServer } from "./support/fixtures.ts"
+import { eventually, uniqueNamespace, useRedisServer } from "./support/fixtures.ts"
 
 const server = useRedisServer()
 
@@ -32,13 +31,7 @@ describe("layerNodeRedis", () => {
       // NodeRedis's client queues commands while reconnecting; effect-kv must not wait in that queue.
       assert.isBelow(Date.now() - started, 1_000)
       yield* server().restart
-      const deadline = Date.now() + 15_000
-      let recovered = false
-      while (!recovered && Date.now() < deadline) {
-        recovered = Result.isSuccess(yield* Effect.result(store.set("k", "again")))
-        if (!recovered) yield* Effect.sleep("100 millis")
-      }
-      assert.isTrue(recovered, "the same store works again once Redis is back")
+      yield* eventually("the same store works again once Redis is back", 15_000, store.set("k", "again"))
       assert.strictEqual(yield* store.get("k"), "again")
     }).pipe(
       Effect.provide(

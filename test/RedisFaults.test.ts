@@ -8,17 +8,14 @@
  * against external servers, which must not be killed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type BackendReason, type BaseKvStore, BaseKvStoreService, KvBackendError, type Operation } from "effect-kv"
+import { type BackendReason, type BaseKvStore, KvBackendError, type Operation } from "effect-kv"
 import { layerRedis, makeRedisBaseKvStore } from "effect-kv/redis"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import type * as Scope from "effect/Scope"
 import { Redis as IoRedis } from "ioredis"
 import { createClient } from "redis"
-import { canKillServers, rootNodes, uniqueNamespace } from "./support/fixtures.ts"
+import { buildStore, canKillServers, eventually, rootNodes, uniqueNamespace } from "./support/fixtures.ts"
 import {
   awaitClusterOk,
   type RedisCluster,
@@ -34,9 +31,6 @@ const clients = ["node-redis", "ioredis"] as const
 const TIMEOUT_MS = 500
 // Slack for a loaded CI machine: the assertions mean "failed within the deadline, did not hang", not performance.
 const SLACK_MS = 1_500
-
-const buildStore = <E>(layer: Layer.Layer<BaseKvStoreService, E>): Effect.Effect<BaseKvStore, E, Scope.Scope> =>
-  Effect.map(Layer.build(layer), (context) => Context.get(context, BaseKvStoreService))
 
 /** A server with DEBUG enabled (Redis 7 refuses it by default), for DEBUG SLEEP. */
 const startServer = startRedisServer({ args: ["--enable-debug-command", "yes"] })
@@ -63,18 +57,6 @@ const expectBackendFailure = <A, E>(
     assert.include(reasons, backendError.reason, `${operation}: ${backendError.message}`)
     assert.isBelow(ms, withinMs, `${operation} failed within ${withinMs} ms (${backendError.reason})`)
     return { error: backendError, ms }
-  })
-
-/** Retries `effect` on real time until it succeeds, failing the test after `ms`: a recovery must not need a restart. */
-const eventually = <A, E>(what: string, ms: number, effect: Effect.Effect<A, E>): Effect.Effect<A> =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + ms
-    while (true) {
-      const result = yield* Effect.result(effect)
-      if (Result.isSuccess(result)) return result.success
-      if (Date.now() > deadline) return assert.fail(`${what}: still failing after ${ms} ms: ${String(result.failure)}`)
-      yield* Effect.sleep("50 millis")
-    }
   })
 
 /** get, set, delete and list each fail typed, fast, while Redis cannot answer. */

@@ -4,17 +4,25 @@
  * `layerRedisConfig`.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type BaseKvStore, BaseKvStoreService, KvBackendError } from "effect-kv"
+import { KvBackendError } from "effect-kv"
 import { layerRedis, layerRedisConfig, type LayerRedisOptions } from "effect-kv/redis"
 import * as ConfigProvider from "effect/ConfigProvider"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import { createClient, createCluster } from "redis"
-import { canKillServers, rootNodes, uniqueNamespace, useRedisCluster, useRedisServer } from "./support/fixtures.ts"
+import {
+  buildStore,
+  canKillServers,
+  eventually,
+  holds,
+  rootNodes,
+  uniqueNamespace,
+  useRedisCluster,
+  useRedisServer
+} from "./support/fixtures.ts"
 import { redisCommand, startRedisServer } from "./support/RedisServer.ts"
 
 const server = useRedisServer()
@@ -26,9 +34,6 @@ const targets: ReadonlyArray<{ readonly name: string; readonly options: () => La
   { name: "standalone", options: () => ({ url: server().url }) },
   { name: "cluster", options: () => ({ cluster: { rootNodes: rootNodes(cluster()) } }) }
 ]
-
-const buildStore = <E>(layer: Layer.Layer<BaseKvStoreService, E>): Effect.Effect<BaseKvStore, E, Scope.Scope> =>
-  Effect.map(Layer.build(layer), (context) => Context.get(context, BaseKvStoreService))
 
 /** What the contract says `list(prefix)` returns, computed with plain string operations. */
 const expectedListing = (keys: ReadonlyArray<string>, prefix: string): Array<string> =>
@@ -239,16 +244,6 @@ const connectedClients = (port: number): Effect.Effect<number> =>
     Effect.orDie
   )
 
-/** Polls until `f` holds, on real time, failing the test after `ms`. */
-const eventually = (what: string, ms: number, f: Effect.Effect<boolean>): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + ms
-    while (!(yield* f)) {
-      if (Date.now() > deadline) return assert.fail(`${what}: still false after ${ms} ms`)
-      yield* Effect.sleep("25 millis")
-    }
-  })
-
 /** A port where nothing listens: the OS hands it out and we close it again. */
 const closedPort: Effect.Effect<number> = Effect.promise(() =>
   new Promise((resolve) => {
@@ -314,7 +309,7 @@ describe("redis: the layer's connection", () => {
           yield* eventually(
             "the connection is closed with the scope",
             5_000,
-            Effect.map(connectedClients(own.port), (n) => n === 0)
+            holds(Effect.map(connectedClients(own.port), (n) => n === 0))
           )
           const { error } = yield* failureOf(store.get("k"))
           assert.instanceOf(error, KvBackendError, "a store used after its layer closed fails typed")
@@ -379,7 +374,7 @@ describe.concurrent("redis: a layer that cannot connect", () => {
           assert.isBelow(ms, 700 + SLACK_MS, "gave up at connectTimeout")
           assert.isAtLeast(silent.accepted(), 1, "the client did reach the server")
           // The half-open client must be closed, not left connected or reconnecting behind the failed layer.
-          yield* eventually("the abandoned connection is closed", 3_000, Effect.sync(() => silent.open() === 0))
+          yield* eventually("the abandoned connection is closed", 3_000, holds(Effect.sync(() => silent.open() === 0)))
           const accepted = silent.accepted()
           yield* Effect.sleep("1 second")
           assert.strictEqual(silent.accepted(), accepted, "no reconnection after the layer failed")

@@ -6,9 +6,13 @@
  * under namespaces of their own and never flush, but use a disposable server all the same. Tests that kill servers
  * are skipped then (`canKillServers`).
  */
-import { afterAll, beforeAll } from "@effect/vitest"
+import { afterAll, assert, beforeAll } from "@effect/vitest"
+import { type BaseKvStore, BaseKvStoreService } from "effect-kv"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import { type RedisCluster, type RedisServer, startRedisCluster, startRedisServer } from "./RedisServer.ts"
 
@@ -56,3 +60,26 @@ let namespaces = 0
 
 /** A namespace no other test of this process uses, so layers over one server never see each other's keys. */
 export const uniqueNamespace = (): string => `t${process.pid}-${namespaces++}:`
+
+/** Builds a store layer in the current scope and hands back the store, to use it after the scope's other work. */
+export const buildStore = <E>(layer: Layer.Layer<BaseKvStoreService, E>): Effect.Effect<BaseKvStore, E, Scope.Scope> =>
+  Effect.map(Layer.build(layer), (context) => Context.get(context, BaseKvStoreService))
+
+/**
+ * Retries `effect` on real time until it succeeds, failing the test after `ms`: a recovery must come by itself, without
+ * a restart. Run it under `it.live`.
+ */
+export const eventually = <A, E>(what: string, ms: number, effect: Effect.Effect<A, E>): Effect.Effect<A> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + ms
+    while (true) {
+      const result = yield* Effect.result(effect)
+      if (Result.isSuccess(result)) return result.success
+      if (Date.now() > deadline) return assert.fail(`${what}: still failing after ${ms} ms: ${String(result.failure)}`)
+      yield* Effect.sleep("25 millis")
+    }
+  })
+
+/** Succeeds when `condition` holds, fails otherwise: for `eventually` over a condition. */
+export const holds = <E>(condition: Effect.Effect<boolean, E>): Effect.Effect<void, E | string> =>
+  Effect.flatMap(condition, (ok) => ok ? Effect.void : Effect.fail("the condition does not hold yet"))
