@@ -506,7 +506,8 @@ const decodeCursor = (cursor: unknown): string | null | KvInputError => {
     invalidOption("listPage", "cursor", undefined, `the cursor ${describe(cursor)} was not returned by listPage.`)
   if (typeof cursor !== "string" || !cursor.startsWith(CURSOR_TAG)) return bad()
   const decoded = Base64Url.decodeString(cursor.slice(CURSOR_TAG.length))
-  if (Result.isFailure(decoded) || !isValidKey(decoded.success) || encodeCursor(decoded.success) !== cursor) {
+  // The last key of a page may be "" (a prefix that is itself a key), so a cursor may hold the empty string.
+  if (Result.isFailure(decoded) || !isValidPrefix(decoded.success) || encodeCursor(decoded.success) !== cursor) {
     return bad()
   }
   return decoded.success

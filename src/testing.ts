@@ -711,7 +711,7 @@ const listingChecks: ReadonlyArray<Check> = [
       const store = yield* BaseKvStoreService
       const ids = [...unicodeKeys, ...specialKeys, ...Array.from({ length: 40 }, (_, i) => `n${i}`)]
       yield* store.setMany(shuffled(ids).map((id) => [`p:${id}`, "v"]))
-      yield* store.setMany([["p", "the prefix itself is no key under p:"], ["q:1", "v"]])
+      yield* store.setMany([["p", "not under p:"], ["p:", "the prefix itself, listed as \"\""], ["q:1", "v"]])
       const listed = yield* store.list("p:")
       for (const limit of [1, 2, 7, listed.length - 1, listed.length, listed.length + 1, 1000]) {
         const pages = yield* allPages(store, "p:", limit)
@@ -733,7 +733,7 @@ const listingChecks: ReadonlyArray<Check> = [
           reason: "InvalidOption"
         })
       }
-      for (const cursor of ["", "garbage", "kv1.", "kv1.!!", 42, {}]) {
+      for (const cursor of ["", "garbage", "kv1.!!", "kv1.a", 42, {}]) {
         yield* expectRefused(
           `cursor ${inspect(cursor)}`,
           store.listPage("p:", { limit: 3, cursor: cursor as string }),

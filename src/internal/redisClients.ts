@@ -21,6 +21,11 @@ export interface RedisAdapter {
   readonly get: (key: string) => Promise<string | null>
   readonly set: (key: string, value: string) => Promise<unknown>
   readonly del: (key: string) => Promise<unknown>
+  /**
+   * Any command, sent as is, for the operations beyond the hot path. `key` is the command's first key, which routes
+   * it to its master in a cluster; `readonly` lets a cluster client send it to a replica.
+   */
+  readonly call: (key: string, args: ReadonlyArray<string>, readonly: boolean) => Promise<unknown>
   /** A SCAN per master (the one server when standalone). Rejects when a part of the keyspace has no known master. */
   readonly masters: () => Promise<ReadonlyArray<Scan>>
   readonly classify: (error: unknown) => BackendReason
@@ -160,6 +165,7 @@ const nodeRedis = (client: Loose): RedisAdapter => {
     get: (key) => fast.get(key),
     set: (key, value) => fast.set(key, value),
     del: (key) => fast.del(key),
+    call: (_key, args) => fast.sendCommand(args),
     masters: async () => [nodeRedisScan(fast)],
     classify: classifyNodeRedis,
     close: (timeoutMs) => closeNodeRedis(client, timeoutMs)
@@ -176,6 +182,7 @@ const nodeRedisCluster = (cluster: Loose): RedisAdapter => {
     get: (key) => fast.get(key),
     set: (key, value) => fast.set(key, value),
     del: (key) => fast.del(key),
+    call: (key, args, readonly) => fast.sendCommand(key, readonly, args),
     // A bare SCAN through the cluster object reaches one random node (v5); every master must be scanned.
     masters: async () => {
       const masters: ReadonlyArray<unknown> = cluster.masters
@@ -194,6 +201,7 @@ const ioRedis = (client: Loose): RedisAdapter => ({
   get: (key) => client.get(key),
   set: (key, value) => client.set(key, value),
   del: (key) => client.del(key),
+  call: (_key, args) => client.call(...args),
   masters: async () => [ioRedisScan(client)],
   classify: classifyIoRedis,
   close: async () => client.disconnect()
@@ -208,6 +216,8 @@ const ioRedisCluster = (cluster: Loose): RedisAdapter => ({
   get: (key) => cluster.get(key),
   set: (key, value) => cluster.set(key, value),
   del: (key) => cluster.del(key),
+  // ioredis routes a command by the keys its command table names, EVALSHA's included.
+  call: (_key, args) => cluster.call(...args),
   masters: async () => {
     const masters: ReadonlyArray<Loose> = cluster.nodes("master")
     // A master that is down can drop out of nodes("master"); scanning the rest would "succeed" without its keys.

@@ -5,11 +5,14 @@
  *
  * @internal
  */
+import calculateSlot from "cluster-key-slot"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Crypto from "node:crypto"
 import {
   type BackendReason,
   type BaseKvStore,
+  type Expiry,
   isValidPrefix,
   KvBackendError,
   make,
@@ -156,17 +159,192 @@ export const makeStore = (adapter: RedisAdapter, { keyPrefix, scanCount, timeout
     return [...found].sort()
   }
 
+  /**
+   * A command off the hot path, as Effect code: the deadline is Effect's, and an interrupted request leaves nothing
+   * armed behind it.
+   */
+  const request = <A>(operation: Operation, key: string, send: () => Promise<A>): Effect.Effect<A, KvBackendError> =>
+    Effect.suspend(() =>
+      adapter.isReady()
+        ? Effect.tryPromise({ try: send, catch: (cause) => failure(operation, key, cause) }).pipe(
+          Effect.timeoutOrElse({
+            duration: timeoutMs,
+            orElse: () => Effect.fail(failure(operation, key, TIMED_OUT))
+          })
+        )
+        : Effect.fail(unavailable(operation, key))
+    )
+
+  const call = (key: string, args: ReadonlyArray<string>, readonly = false) =>
+    adapter.call(keyPrefix + key, args, readonly)
+
+  /**
+   * EVALSHA, and EVAL when the server does not know the script (a restart, a failover to a replica that never ran
+   * it, SCRIPT FLUSH): the script cache is an optimisation Redis may drop at any time.
+   */
+  const evalScript = (script: Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) => {
+    const full = keys.map((key) => keyPrefix + key)
+    const tail = [String(full.length), ...full, ...args]
+    return adapter.call(full[0], ["EVALSHA", script.sha, ...tail], false).catch((error) =>
+      isNoScript(error) ? adapter.call(full[0], ["EVAL", script.source, ...tail], false) : Promise.reject(error)
+    )
+  }
+
+  /** The keys' positions grouped by hash slot on a cluster, where one command may not span slots; one group else. */
+  const bySlot = (keys: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<number>> => {
+    if (!adapter.cluster) return [keys.map((_, i) => i)]
+    const groups = new Map<number, Array<number>>()
+    keys.forEach((key, i) => {
+      const slot = calculateSlot(keyPrefix + key)
+      const group = groups.get(slot)
+      if (group === undefined) groups.set(slot, [i])
+      else group.push(i)
+    })
+    return [...groups.values()]
+  }
+
+  /** One command per slot group, all in flight at once: one round trip on a standalone server. */
+  const perSlot = <A>(
+    operation: Operation,
+    keys: ReadonlyArray<string>,
+    send: (positions: ReadonlyArray<number>) => Promise<A>
+  ) =>
+    Effect.forEach(bySlot(keys), (positions) => request(operation, keys[positions[0]], () => send(positions)), {
+      concurrency: "unbounded"
+    })
+
+  const list = (prefix: string): Effect.Effect<ReadonlyArray<string>, KvBackendError> =>
+    Effect.callback<ReadonlyArray<string>, KvBackendError>((resume, signal) => {
+      if (!adapter.isReady()) return resume(Effect.fail(unavailable("list", prefix)))
+      scanAll(prefix, signal).then(
+        (keys) => resume(Effect.succeed(keys)),
+        (cause) => resume(Effect.fail(failure("list", prefix, cause)))
+      )
+    })
+
+  const deleteKeys = (operation: Operation, keys: ReadonlyArray<string>) =>
+    Effect.map(
+      perSlot(operation, keys, (positions) =>
+        call(keys[positions[0]], [
+          "DEL",
+          ...positions.map((i) => keyPrefix + keys[i])
+        ])),
+      (deleted) => deleted.reduce((sum: number, n) => sum + Number(n), 0)
+    )
+
   return make({
     get: (key) => command<string | null>("get", key, ""),
-    set: (key, value) => command<void>("set", key, value),
+    set: (key, value, expiry) =>
+      expiry === null
+        ? command<void>("set", key, value)
+        : Effect.asVoid(request("set", key, () => call(key, ["SET", keyPrefix + key, value, ...expiryArgs(expiry)]))),
     delete: (key) => command<void>("delete", key, ""),
-    list: (prefix) =>
-      Effect.callback<ReadonlyArray<string>, KvBackendError>((resume, signal) => {
-        if (!adapter.isReady()) return resume(Effect.fail(unavailable("list", prefix)))
-        scanAll(prefix, signal).then(
-          (keys) => resume(Effect.succeed(keys)),
-          (cause) => resume(Effect.fail(failure("list", prefix, cause)))
-        )
-      })
+    list,
+    has: (key) => request("has", key, () => call(key, ["EXISTS", keyPrefix + key], true).then((n) => Number(n) > 0)),
+    ttl: (key) =>
+      request("ttl", key, () =>
+        call(key, ["PTTL", keyPrefix + key], true).then((reply) => {
+          const ms = Number(reply)
+          return ms === -2 ? null : ms === -1 ? Infinity : ms
+        })),
+    setIfAbsent: (key, value, expiry) =>
+      request(
+        "setIfAbsent",
+        key,
+        () =>
+          call(key, ["SET", keyPrefix + key, value, "NX", ...(typeof expiry === "number" ? expiryArgs(expiry) : [])])
+            .then((reply) => reply !== null)
+      ),
+    compareAndSet: (key, expected, next, expiry) =>
+      request("compareAndSet", key, () =>
+        expected === null && next === null
+          ? call(key, ["EXISTS", keyPrefix + key]).then((n) => Number(n) === 0)
+          : expected === null
+          // A missing key is what SET NX tests, in one command and without a script.
+          ? call(key, ["SET", keyPrefix + key, next!, "NX", ...(typeof expiry === "number" ? expiryArgs(expiry) : [])])
+            .then((reply) => reply !== null)
+          : evalScript(COMPARE_AND_SET, [key], [
+            expected,
+            next === null ? "0" : "1",
+            next ?? "",
+            expiry === null ? "" : String(expiry)
+          ]).then((reply) => Number(reply) === 1)),
+    getMany: (keys) =>
+      Effect.map(
+        perSlot("getMany", keys, (positions) =>
+          call(keys[positions[0]], [
+            "MGET",
+            ...positions.map((i) => keyPrefix + keys[i])
+          ], true).then((values) => [positions, values as ReadonlyArray<string | null>] as const)),
+        (groups) => {
+          const values = new Array<string | null>(keys.length)
+          for (const [positions, replies] of groups) {
+            positions.forEach((at, i) => values[at] = replies[i] ?? null)
+          }
+          return values
+        }
+      ),
+    setMany: (entries, expiry) => {
+      const keys = entries.map(([key]) => key)
+      return perSlot("setMany", keys, (positions) =>
+        expiry === null
+          ? call(keys[positions[0]], ["MSET", ...positions.flatMap((i) => [keyPrefix + entries[i][0], entries[i][1]])])
+          : evalScript(
+            SET_MANY,
+            positions.map((i) => keys[i]),
+            [String(expiry), ...positions.map((i) => entries[i][1])]
+          )).pipe(Effect.asVoid)
+    },
+    deleteMany: (keys) => Effect.asVoid(deleteKeys("deleteMany", keys)),
+    // One SCAN, then deletes in batches that each count what they removed: a key deleted meanwhile is not counted.
+    clear: (prefix) =>
+      Effect.flatMap(list(prefix), (keys) =>
+        Effect.map(
+          Effect.forEach(
+            chunks(keys.map((key) => prefix + key), CLEAR_BATCH),
+            (batch) => deleteKeys("clear", batch),
+            { concurrency: 4 }
+          ),
+          (counts) => counts.reduce((sum, n) => sum + n, 0)
+        ))
   })
 }
+
+/** Keys per DEL when clearing: large enough to amortise round trips, small enough not to hold the server long. */
+const CLEAR_BATCH = 1000
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const result: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size))
+  return result
+}
+
+const expiryArgs = (expiry: Expiry): ReadonlyArray<string> =>
+  expiry === null ? [] : expiry === "keep" ? ["KEEPTTL"] : ["PX", String(expiry)]
+
+interface Script {
+  readonly source: string
+  readonly sha: string
+}
+
+const script = (source: string): Script => ({ source, sha: Crypto.createHash("sha1").update(source).digest("hex") })
+
+const isNoScript = (error: unknown): boolean => String((error as Error | undefined)?.message).startsWith("NOSCRIPT")
+
+/**
+ * Compare-and-set in one atomic step on the key's master. KEYS[1]: the key; ARGV: the expected value, "1" to write
+ * ARGV[3] or "0" to delete, and the expiry ("" none, "keep", or milliseconds).
+ */
+const COMPARE_AND_SET = script(`if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == "0" then redis.call("DEL", KEYS[1]) return 1 end
+if ARGV[4] == "" then redis.call("SET", KEYS[1], ARGV[3])
+elseif ARGV[4] == "keep" then redis.call("SET", KEYS[1], ARGV[3], "KEEPTTL")
+else redis.call("SET", KEYS[1], ARGV[3], "PX", ARGV[4]) end
+return 1`)
+
+/** MSET with an expiry, which MSET lacks. ARGV[1]: "keep" or milliseconds; ARGV[i + 1]: the value of KEYS[i]. */
+const SET_MANY = script(`for i, key in ipairs(KEYS) do
+  if ARGV[1] == "keep" then redis.call("SET", key, ARGV[i + 1], "KEEPTTL")
+  else redis.call("SET", key, ARGV[i + 1], "PX", ARGV[1]) end
+end
+return #KEYS`)
