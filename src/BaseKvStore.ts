@@ -809,6 +809,20 @@ export const make = (options: MakeOptions): BaseKvStore => {
 
   const count = options.count ?? ((prefix: string) => Effect.map(options.list(prefix), (keys) => keys.length))
 
+  // Page by page, so clearing a large prefix holds one page of keys at a time.
+  const clear = options.clear ?? ((prefix: string) => {
+    const loop = (cleared: number): Effect.Effect<number, KvStoreError> =>
+      Effect.flatMap(
+        listAfter(prefix, null, MAX_BATCH_SIZE - 1),
+        (keys) =>
+          keys.length === 0 ? Effect.succeed(cleared) : Effect.flatMap(
+            deleteMany(keys.map((key) => prefix + key)),
+            () => loop(cleared + keys.length)
+          )
+      )
+    return loop(0)
+  })
+
   const store: BaseKvStore = {
     get: (key) => isValidKey(key) ? get(key) : Effect.fail(invalidKey("get", key)),
     set: (key, value, writeOptions) =>
@@ -847,21 +861,7 @@ export const make = (options: MakeOptions): BaseKvStore => {
       return error !== undefined ? Effect.fail(error) : keys.length === 0 ? Effect.void : deleteMany(keys)
     },
     count: (prefix) => isValidPrefix(prefix) ? count(prefix) : Effect.fail(invalidPrefix(prefix, "count")),
-    clear: (prefix) => {
-      if (!isValidPrefix(prefix)) return Effect.fail(invalidPrefix(prefix, "clear"))
-      if (options.clear !== undefined) return options.clear(prefix)
-      // Page by page, so clearing a large prefix holds one page of keys at a time.
-      const loop = (cleared: number): Effect.Effect<number, KvStoreError> =>
-        Effect.flatMap(
-          listAfter(prefix, null, MAX_BATCH_SIZE - 1),
-          (keys) =>
-            keys.length === 0 ? Effect.succeed(cleared) : Effect.flatMap(
-              deleteMany(keys.map((key) => prefix + key)),
-              () => loop(cleared + keys.length)
-            )
-        )
-      return loop(0)
-    },
+    clear: (prefix) => isValidPrefix(prefix) ? clear(prefix) : Effect.fail(invalidPrefix(prefix, "clear")),
     listPage: (prefix, pageOptions) => {
       if (!isValidPrefix(prefix)) return Effect.fail(invalidPrefix(prefix, "listPage"))
       if (pageOptions === null || typeof pageOptions !== "object") {
@@ -918,5 +918,51 @@ export const make = (options: MakeOptions): BaseKvStore => {
         ? Effect.map(options.ttl(key), (ms) => ms === null ? null : Duration.millis(ms))
         : Effect.fail(invalidKey("ttl", key))
   }
+  const primitives: Primitives = {
+    get,
+    set: options.set,
+    delete: options.delete,
+    list: options.list,
+    setIfAbsent: options.setIfAbsent,
+    compareAndSet,
+    ttl: options.ttl,
+    has: options.has ?? ((key) => Effect.map(get(key), (value) => value !== null)),
+    getMany,
+    setMany: options.setMany ??
+      ((entries, expiry) =>
+        Effect.forEach(entries, ([key, value]) => options.set(key, value, expiry), {
+          concurrency: BATCH_CONCURRENCY,
+          discard: true
+        })),
+    deleteMany,
+    count,
+    clear,
+    listAfter,
+    modify
+  }
+  Object.defineProperty(store, PrimitivesId, { value: primitives })
   return BaseKvStoreService.of(store)
 }
+
+/**
+ * Every primitive of `MakeOptions`, none missing: what a store built by `make` runs on.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export type Primitives = {
+  readonly [K in Exclude<keyof MakeOptions, "modifyTimeout">]-?: NonNullable<MakeOptions[K]>
+}
+
+const PrimitivesId: unique symbol = Symbol.for("effect-kv/BaseKvStore/primitives")
+
+/**
+ * The primitives a store built by `make` runs on, behind its input checks: every one present, derived where the
+ * backend gave none. A view over the store (`withPrefix`) builds itself on them, so that its keys are checked once,
+ * against the view's own limits; `undefined` for a store built otherwise.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const primitivesOf = (store: BaseKvStore): Primitives | undefined =>
+  (store as { readonly [PrimitivesId]?: Primitives })[PrimitivesId]
