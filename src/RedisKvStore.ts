@@ -58,8 +58,10 @@ export type RedisClient = object
 export interface RedisStoreOptions {
   /** Namespace prepended to every key; nothing outside it is touched. Default: none. */
   readonly keyPrefix?: string | undefined
-  /** Deadline of each Redis command. Default: 2 seconds. */
+  /** Deadline of each Redis command, and of waiting for a client's first connection. Default: 2 seconds. */
   readonly timeout?: Duration.Input | undefined
+  /** Deadline of a whole `list` (every SCAN page on every master). Default: `timeout`. */
+  readonly listTimeout?: Duration.Input | undefined
   /** `COUNT` hint of each `SCAN` call in `list`. Default: 1000. */
   readonly scanCount?: number | undefined
 }
@@ -152,8 +154,8 @@ const libraryOf = (client: unknown): "node-redis" | "ioredis" => {
   throw new TypeError(`effect-kv redis: unknown client library ${String(client)}; use "node-redis" or "ioredis"`)
 }
 
-/** The URL without its password, for messages. */
-const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
+/** The URL without its password, for messages. The userinfo ends at the last `@` before the host, as URL parsers read it. */
+const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^/]*@/, "//$1:***@")
 
 /**
  * A `Layer` providing `BaseKvStoreService` on Redis. It creates its own client, connects while it builds (failing
@@ -253,6 +255,7 @@ export const redisKvStore: (options?: LayerRedisOptions) => Layer.Layer<BaseKvSt
  * | `REDIS_KEY_PREFIX`      | namespace                                                     |
  * | `REDIS_TIMEOUT`         | command deadline, e.g. `2 seconds`                            |
  * | `REDIS_CONNECT_TIMEOUT` | first-connection deadline, e.g. `5 seconds`                   |
+ * | `REDIS_LIST_TIMEOUT`    | deadline of a whole listing, e.g. `10 seconds`                |
  * | `REDIS_SCAN_COUNT`      | SCAN COUNT hint                                               |
  *
  * @since 0.1.0
@@ -267,6 +270,7 @@ export const layerRedisConfig = (): Layer.Layer<BaseKvStoreService, KvBackendErr
       keyPrefix: Config.option(Config.String("REDIS_KEY_PREFIX")),
       timeout: Config.option(Config.Duration("REDIS_TIMEOUT")),
       connectTimeout: Config.option(Config.Duration("REDIS_CONNECT_TIMEOUT")),
+      listTimeout: Config.option(Config.Duration("REDIS_LIST_TIMEOUT")),
       scanCount: Config.option(Config.Int("REDIS_SCAN_COUNT"))
     })
     const value = Option.getOrUndefined
@@ -275,11 +279,20 @@ export const layerRedisConfig = (): Layer.Layer<BaseKvStoreService, KvBackendErr
     if (clusterNodes === undefined && url === undefined) {
       return yield* backendError("connect", undefined, "Failure", "set REDIS_URL or REDIS_CLUSTER_NODES")
     }
+    if (clusterNodes !== undefined && url !== undefined) {
+      return yield* backendError(
+        "connect",
+        undefined,
+        "Failure",
+        "set either REDIS_URL (a standalone server) or REDIS_CLUSTER_NODES (a cluster), not both"
+      )
+    }
     return layerRedis({
       client: config.client,
       keyPrefix: value(config.keyPrefix),
       timeout: value(config.timeout),
       connectTimeout: value(config.connectTimeout),
+      listTimeout: value(config.listTimeout),
       scanCount: value(config.scanCount),
       ...(clusterNodes !== undefined
         ? { cluster: { rootNodes: Redacted.value(clusterNodes).split(",").map((node) => node.trim()) } }
