@@ -137,6 +137,10 @@ const classifyIoRedis = (error: Loose): BackendReason => {
     : "Failure"
 }
 
+/** The reason of an error from either library, e.g. one seen before the first connection. */
+export const classify = (library: "node-redis" | "ioredis", error: unknown): BackendReason =>
+  library === "node-redis" ? classifyNodeRedis(error) : classifyIoRedis(error)
+
 const nodeRedisScan = (client: Loose): Scan => async (cursor, pattern, count) => {
   const reply = await client.scan(cursor, { MATCH: pattern, COUNT: count })
   return [String(reply.cursor), reply.keys]
