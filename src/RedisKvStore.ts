@@ -214,12 +214,17 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
       const context = yield* Effect.context<never>()
       let connected = false
       let lastError: unknown = undefined
+      // Distinct messages seen before the first connection: the telling one ("self-signed certificate") may come
+      // before a generic one ("Connection is closed.").
+      const seenMessages = new Set<string>()
       let lastWarning = 0
       const onError = (error: unknown, node?: string) => {
         // Before the first connection, the last error goes into the layer's failure. After it, reconnection attempts
         // fail every few hundred ms while Redis is down; one warning per 10 s is enough.
         if (!connected) {
-          lastError = error
+          // ioredis wraps the error of the last node it tried ("Failed to refresh slots cache.").
+          lastError = (error as { lastNodeError?: unknown } | undefined)?.lastNodeError ?? error
+          if (seenMessages.size < 5) seenMessages.add(describeCause(lastError))
           return
         }
         if (Date.now() - lastWarning < 10_000) return
@@ -228,7 +233,7 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
           Effect.logWarning(`effect-kv: Redis connection error (${node === undefined ? where : `node ${node}`})`, error)
         )
       }
-      const seen = () => lastError === undefined ? "" : ` (last error: ${describeCause(lastError)})`
+      const seen = () => seenMessages.size === 0 ? "" : ` (errors seen: ${[...seenMessages].join("; ")})`
       const module = yield* Effect.tryPromise({
         try: () => loadLibrary(library),
         catch: (cause) =>

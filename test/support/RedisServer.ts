@@ -225,7 +225,7 @@ const canListen = (port: number): Promise<number | undefined> =>
   })
 
 /** Cluster nodes also bind the bus on port + 10000, so that one must exist and be free too. */
-const freePort = (withClusterBus: boolean): Effect.Effect<number, RedisServerError> =>
+export const freePort = (withClusterBus: boolean): Effect.Effect<number, RedisServerError> =>
   Effect.tryPromise({
     try: async () => {
       for (let attempt = 0; attempt < 100; attempt++) {
