@@ -41,13 +41,18 @@ import {
 } from "./internal/redisStore.ts"
 
 /**
- * A client of either mainstream library, connected, standalone or cluster: `createClient()` / `createCluster()` from
- * `redis` v5/v6, or `new Redis()` / `new Cluster()` from `ioredis` v5/v6. The shape is checked at run time.
+ * A client of either mainstream library, standalone or cluster: `createClient()` / `createCluster()` from `redis`
+ * v5/v6, or `new Redis()` / `new Cluster()` from `ioredis` v5/v6. Typed by the members effect-kv recognises them by
+ * (the libraries are optional peer dependencies, so their own types are not imported); the shape is also checked at
+ * run time.
  *
  * @since 0.1.0
  * @category models
  */
-export type RedisClient = object
+export type RedisClient =
+  | { readonly isOpen: boolean; readonly scanIterator: (...args: Array<any>) => unknown }
+  | { readonly masters: ReadonlyArray<unknown>; readonly nodeClient: (...args: Array<any>) => unknown }
+  | { readonly status: string; readonly isCluster: boolean }
 
 /**
  * Options shared by every way of building a Redis store.

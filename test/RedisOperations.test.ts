@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type BackendReason, KvBackendError } from "effect-kv"
-import { layerRedis, layerRedisConfig, makeRedisBaseKvStore } from "effect-kv/redis"
+import { layerRedis, layerRedisConfig, makeRedisBaseKvStore, type RedisClient } from "effect-kv/redis"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -154,7 +154,10 @@ describe("redis: error classification", () => {
 
 /** A caller's client created and used at once, before its connection is up, as most ioredis code does. */
 const connectingClients: ReadonlyArray<
-  readonly [string, (target: { url: string } | { rootNodes: Array<string> }) => { client: object; close: () => void }]
+  readonly [
+    string,
+    (target: { url: string } | { rootNodes: Array<string> }) => { client: RedisClient; close: () => void }
+  ]
 > = [
   ["ioredis Redis", (target) => {
     if (!("url" in target)) throw new Error("standalone only")
