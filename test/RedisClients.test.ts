@@ -148,6 +148,14 @@ const refused = (redis: unknown): TypeError => {
   return assert.fail("makeRedisBaseKvStore accepted it")
 }
 
+// Compile-time checks, never run: `npm run typecheck` fails if the RedisClient type starts accepting these.
+void (() => {
+  // @ts-expect-error {} is not a Redis client
+  makeRedisBaseKvStore({ redis: {} })
+  // @ts-expect-error a URL is not a client either
+  makeRedisBaseKvStore({ redis: "redis://localhost:6379" })
+})
+
 describe("redis: makeRedisBaseKvStore refuses what it cannot use", () => {
   for (const [name, value] of [["{}", {}], ["null", null], ["undefined", undefined], ["a URL string", "redis://x"]]) {
     it(`a TypeError for ${name}`, () => {
@@ -215,7 +223,8 @@ describe("redis: makeRedisBaseKvStore refuses what it cannot use", () => {
 
   it.live("layerRedisClient fails with a typed KvBackendError (connect, Failure) for a value that is not a client", () =>
     Effect.gen(function*() {
-      const result = yield* Effect.result(Layer.build(layerRedisClient(Effect.succeed({}))))
+      // An untyped caller: the type refuses `{}` (see the check below), the layer must refuse it at run time too.
+      const result = yield* Effect.result(Layer.build(layerRedisClient(Effect.succeed({} as RedisClient))))
       assert.isTrue(Result.isFailure(result))
       const error = Result.isFailure(result) ? result.failure : undefined
       assert.instanceOf(error, KvBackendError)

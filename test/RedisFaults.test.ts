@@ -9,7 +9,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type BackendReason, type BaseKvStore, KvBackendError, type Operation } from "effect-kv"
-import { layerRedis, makeRedisBaseKvStore } from "effect-kv/redis"
+import { layerRedis, makeRedisBaseKvStore, type RedisClient } from "effect-kv/redis"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
@@ -193,7 +193,7 @@ describe.skipIf(!canKillServers)("redis faults, standalone", () => {
   // A caller's client may keep its offline queue (the libraries' default): effect-kv must still fail at once instead
   // of queueing a command behind the reconnection, and so nothing can be replayed later.
   const queueingClients: ReadonlyArray<
-    readonly [string, (url: string) => Promise<{ client: object; isReady: () => boolean; close: () => void }>]
+    readonly [string, (url: string) => Promise<{ client: RedisClient; isReady: () => boolean; close: () => void }>]
   > = [
     ["node-redis v6", async (url) => {
       const client = createClient({ url })

@@ -30,9 +30,13 @@ const DEFAULT_SCAN_COUNT = 1000
 const escapeGlob = (literal: string): string => literal.replace(/[*?[\]\\]/g, "\\$&")
 
 export const millis = (name: string, input: Duration.Input | undefined, fallback: Duration.Input): number => {
-  const ms = Duration.toMillis(input ?? fallback)
+  const duration = Duration.fromInput(input ?? fallback)
+  const ms = duration._tag === "Some" ? Duration.toMillis(duration.value) : NaN
   if (!(ms > 0 && ms < 2 ** 31)) {
-    throw new TypeError(`effect-kv redis: ${name} must be a positive duration below 24 days`)
+    throw new TypeError(
+      `effect-kv redis: ${name} must be a positive duration below 24 days (a number of milliseconds, a Duration or ` +
+        `a string such as "2 seconds"), received ${typeof input === "string" ? JSON.stringify(input) : String(input)}`
+    )
   }
   return ms
 }
@@ -40,6 +44,7 @@ export const millis = (name: string, input: Duration.Input | undefined, fallback
 export interface Settings {
   readonly keyPrefix: string
   readonly timeoutMs: number
+  readonly listTimeoutMs: number
   readonly scanCount: number
 }
 
@@ -54,7 +59,14 @@ export const settings = (options: RedisStoreOptions): Settings => {
   if (!(Number.isSafeInteger(scanCount) && scanCount > 0)) {
     throw new TypeError(`effect-kv redis: scanCount must be a positive integer, received ${String(scanCount)}`)
   }
-  return { keyPrefix, timeoutMs: millis("timeout", options.timeout, DEFAULT_TIMEOUT), scanCount }
+  const timeoutMs = millis("timeout", options.timeout, DEFAULT_TIMEOUT)
+  return {
+    keyPrefix,
+    timeoutMs,
+    // One deadline for the whole listing; by default the same as every other operation's.
+    listTimeoutMs: options.listTimeout === undefined ? timeoutMs : millis("listTimeout", options.listTimeout, 0),
+    scanCount
+  }
 }
 
 export const describeCause = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
@@ -74,18 +86,27 @@ export const backendError = (
     ...(cause === undefined ? {} : { cause })
   })
 
-const TIMED_OUT = Symbol("timed out")
+type Command = "get" | "set" | "delete"
 
-export const makeStore = (adapter: RedisAdapter, { keyPrefix, scanCount, timeoutMs }: Settings): BaseKvStore => {
-  const unavailable = (operation: Operation, key: string) =>
-    backendError(operation, key, "Unavailable", "Redis is not connected (it is down, unreachable or reconnecting)")
+/** A reply from a client configured to return Buffers: Redis stores bytes, and effect-kv writes UTF-8. */
+const decode = (reply: unknown): string | null =>
+  reply === null || typeof reply === "string"
+    ? reply
+    : reply instanceof Uint8Array
+    ? Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength).toString("utf8")
+    : String(reply)
+
+export const makeStore = (
+  adapter: RedisAdapter,
+  { keyPrefix, listTimeoutMs, scanCount, timeoutMs }: Settings
+): BaseKvStore => {
+  const timedOut = (operation: Operation, key: string, ms: number) =>
+    backendError(operation, key, "Timeout", `Redis did not answer within ${ms} ms`)
 
   const failure = (operation: Operation, key: string, cause: unknown) =>
-    cause === TIMED_OUT
-      ? backendError(operation, key, "Timeout", `Redis did not answer within ${timeoutMs} ms`)
-      : backendError(operation, key, adapter.classify(cause), `Redis command failed: ${describeCause(cause)}`, cause)
+    backendError(operation, key, adapter.classify(cause), `Redis command failed: ${describeCause(cause)}`, cause)
 
-  const send = (operation: "get" | "set" | "delete", key: string, value: string): Promise<unknown> =>
+  const request = (operation: Command, key: string, value: string): Promise<unknown> =>
     operation === "get"
       ? adapter.get(keyPrefix + key)
       : operation === "set"
@@ -93,87 +114,163 @@ export const makeStore = (adapter: RedisAdapter, { keyPrefix, scanCount, timeout
       : adapter.del(keyPrefix + key)
 
   /**
-   * One command with a deadline. The check of `isReady` keeps a client that queues while disconnected (a caller's own
-   * client, or NodeRedis's) from holding the command until it reconnects.
+   * Sends one command with a deadline of `ms` and resumes with its outcome; the returned finalizer clears the timer
+   * when the caller interrupts the command first.
    *
    * This is the hot path, written for the fewest allocations per command: with a hundred commands in flight, garbage
    * collection is the largest cost after the client's own work. A timer per command is cheaper than it looks (Node
-   * keeps timers of one duration in one list); an interrupted command's timer just fires into a resumed fiber.
+   * keeps timers of one duration in one list). Clearing it on interruption costs nothing measurable (5.85 vs 5.86 µs
+   * CPU per get at 100 in flight) and keeps interrupted commands from leaving live timers that hold the process open.
    */
-  const command = <A>(
-    operation: "get" | "set" | "delete",
+  const send = <A>(
+    operation: Command,
     key: string,
-    value: string
-  ): Effect.Effect<A, KvBackendError> =>
-    Effect.callback<A, KvBackendError>((resume) => {
-      if (!adapter.isReady()) return resume(Effect.fail(unavailable(operation, key)))
-      const timer = setTimeout(() => resume(Effect.fail(failure(operation, key, TIMED_OUT))), timeoutMs)
-      let reply: Promise<unknown>
-      try {
-        reply = send(operation, key, value)
-      } catch (cause) {
-        clearTimeout(timer)
-        return resume(Effect.fail(failure(operation, key, cause)))
-      }
-      reply.then((result) => {
-        clearTimeout(timer)
-        resume(operation === "get" ? Effect.succeed(result as A) : Effect.void as Effect.Effect<A>)
-      }, (cause) => {
-        clearTimeout(timer)
-        resume(Effect.fail(failure(operation, key, cause)))
-      })
+    value: string,
+    ms: number,
+    resume: (effect: Effect.Effect<A, KvBackendError>) => void
+  ): Effect.Effect<void> => {
+    const timer = setTimeout(() => resume(Effect.fail(timedOut(operation, key, ms))), ms)
+    let reply: Promise<unknown>
+    try {
+      reply = request(operation, key, value)
+    } catch (cause) {
+      clearTimeout(timer)
+      resume(Effect.fail(failure(operation, key, cause)))
+      return Effect.void
+    }
+    reply.then((result) => {
+      clearTimeout(timer)
+      resume(operation === "get" ? Effect.succeed(decode(result) as A) : Effect.void as Effect.Effect<A>)
+    }, (cause) => {
+      clearTimeout(timer)
+      resume(Effect.fail(failure(operation, key, cause)))
     })
-
-  /** A promise with a deadline, for the many SCAN calls of one `list`. */
-  const bounded = <A>(promise: Promise<A>): Promise<A> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(TIMED_OUT), timeoutMs)
-      promise.then((value) => {
-        clearTimeout(timer)
-        resolve(value)
-      }, (cause) => {
-        clearTimeout(timer)
-        reject(cause)
-      })
-    })
-
-  const scanAll = async (prefix: string, signal: AbortSignal): Promise<Array<string>> => {
-    const full = keyPrefix + prefix
-    const pattern = `${escapeGlob(full)}*`
-    const found = new Set<string>()
-    const scans = await bounded(adapter.masters())
-    await Promise.all(scans.map(async (scan) => {
-      let cursor = "0"
-      do {
-        if (signal.aborted) return
-        const [next, keys] = await bounded(scan(cursor, pattern, scanCount))
-        // Slicing, not `replace`: only the leading occurrence is the prefix. The check guards against keys that
-        // reached the namespace without going through effect-kv (binary keys decoded lossily, for one). A Redis key
-        // equal to the namespace itself (or "" without one) would be the store's key "", which no operation accepts.
-        for (const key of keys) {
-          if (key.startsWith(full) && key.length > keyPrefix.length) found.add(key.slice(full.length))
-        }
-        cursor = next
-      } while (cursor !== "0")
-    }))
-    return [...found].sort()
+    return Effect.sync(() => clearTimeout(timer))
   }
 
   /**
-   * A command off the hot path, as Effect code: the deadline is Effect's, and an interrupted request leaves nothing
-   * armed behind it.
+   * Waits until a client that has never been ready becomes ready (`new Redis(url)` used at once, or a node-redis
+   * client whose `connect()` is not awaited yet), at most `ms`. A client that has been ready and is not ready now is
+   * disconnected: the operation fails at once instead of waiting in a queue for the reconnection. The check of
+   * `isReady` before every command keeps a client that queues while disconnected (a caller's own client, or
+   * NodeRedis's) from holding the command until it reconnects.
    */
-  const request = <A>(operation: Operation, key: string, send: () => Promise<A>): Effect.Effect<A, KvBackendError> =>
-    Effect.suspend(() =>
-      adapter.isReady()
-        ? Effect.tryPromise({ try: send, catch: (cause) => failure(operation, key, cause) }).pipe(
-          Effect.timeoutOrElse({
-            duration: timeoutMs,
-            orElse: () => Effect.fail(failure(operation, key, TIMED_OUT))
-          })
+  const whenReady = (operation: Operation, key: string, ms: number): Effect.Effect<void, KvBackendError> => {
+    if (adapter.isReady()) return Effect.void
+    const closed = adapter.closed()
+    if (closed !== undefined) {
+      return Effect.fail(
+        backendError(
+          operation,
+          key,
+          "Failure",
+          closed === "layer"
+            ? "the store was used after its layer closed; use it only within the scope of the layer that provides it"
+            : "the Redis client is closed (closed by its owner, or it gave up reconnecting)"
         )
-        : Effect.fail(unavailable(operation, key))
+      )
+    }
+    if (adapter.hasBeenReady()) {
+      return Effect.fail(
+        backendError(operation, key, "Unavailable", "Redis is not connected (it is down, unreachable or reconnecting)")
+      )
+    }
+    return Effect.callback<void>((resume) => {
+      const cancel = adapter.onReady(() => resume(Effect.void))
+      if (adapter.isReady()) {
+        cancel()
+        return resume(Effect.void)
+      }
+      return Effect.sync(cancel)
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: ms,
+        orElse: () =>
+          Effect.fail(
+            backendError(
+              operation,
+              key,
+              "Unavailable",
+              `the Redis client has never connected and did not become ready within ${ms} ms (is connect() called, ` +
+                "and is Redis reachable?)"
+            )
+          )
+      })
     )
+  }
+
+  const command = <A>(operation: Command, key: string, value: string): Effect.Effect<A, KvBackendError> =>
+    Effect.callback<A, KvBackendError>((resume) => {
+      if (adapter.isReady()) return send(operation, key, value, timeoutMs, resume)
+      // The cold path: wait for a first connection within the same deadline, or fail as whenReady says.
+      const started = Date.now()
+      resume(Effect.andThen(
+        whenReady(operation, key, timeoutMs),
+        Effect.callback<A, KvBackendError>((resume) =>
+          send(operation, key, value, Math.max(1, timeoutMs - (Date.now() - started)), resume)
+        )
+      ))
+    })
+
+  /** One call with the per-command deadline, for the calls of a listing. */
+  const attempt = <A>(prefix: string, call: () => Promise<A>): Effect.Effect<A, KvBackendError> =>
+    Effect.tryPromise({ try: call, catch: (cause) => failure("list", prefix, cause) }).pipe(
+      Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.fail(timedOut("list", prefix, timeoutMs)) })
+    )
+
+  /**
+   * Every master is scanned at once, page by page; the first failure interrupts the other scans (no further pages
+   * are requested from them), and the whole listing shares one deadline, `listTimeout`.
+   */
+  const list = (prefix: string): Effect.Effect<ReadonlyArray<string>, KvBackendError> =>
+    Effect.gen(function*() {
+      yield* whenReady("list", prefix, listTimeoutMs)
+      const full = keyPrefix + prefix
+      const pattern = `${escapeGlob(full)}*`
+      const found = new Set<string>()
+      const scans = yield* attempt(prefix, adapter.masters)
+      yield* Effect.forEach(scans, (scan) =>
+        Effect.gen(function*() {
+          let cursor = "0"
+          do {
+            const [next, keys] = yield* attempt(prefix, () => scan(cursor, pattern, scanCount))
+            // Slicing, not `replace`: only the leading occurrence is the prefix. The check guards against keys that
+            // reached the namespace without going through effect-kv (binary keys decoded lossily, for one). A Redis
+            // key equal to the namespace itself (or "" without one) would be the store's key "", which no operation
+            // accepts.
+            for (const raw of keys) {
+              const key = decode(raw)!
+              if (key.startsWith(full) && key.length > keyPrefix.length) found.add(key.slice(full.length))
+            }
+            cursor = next
+          } while (cursor !== "0")
+        }), { concurrency: "unbounded", discard: true })
+      return [...found].sort()
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: listTimeoutMs,
+        orElse: () =>
+          Effect.fail(backendError("list", prefix, "Timeout", `the listing did not finish within ${listTimeoutMs} ms`))
+      })
+    )
+
+  /**
+   * A command off the hot path, as Effect code: the deadline is Effect's (waiting for a first connection included),
+   * and an interrupted request leaves nothing armed behind it.
+   */
+  const cold = <A>(operation: Operation, key: string, send: () => Promise<A>): Effect.Effect<A, KvBackendError> =>
+    Effect.suspend(() => {
+      const started = Date.now()
+      return Effect.andThen(
+        whenReady(operation, key, timeoutMs),
+        Effect.suspend(() => {
+          const left = Math.max(1, timeoutMs - (Date.now() - started))
+          return Effect.tryPromise({ try: send, catch: (cause) => failure(operation, key, cause) }).pipe(
+            Effect.timeoutOrElse({ duration: left, orElse: () => Effect.fail(timedOut(operation, key, timeoutMs)) })
+          )
+        })
+      )
+    })
 
   const call = (key: string, args: ReadonlyArray<string>, readonly = false) =>
     adapter.call(keyPrefix + key, args, readonly)
@@ -209,17 +306,8 @@ export const makeStore = (adapter: RedisAdapter, { keyPrefix, scanCount, timeout
     keys: ReadonlyArray<string>,
     send: (positions: ReadonlyArray<number>) => Promise<A>
   ) =>
-    Effect.forEach(bySlot(keys), (positions) => request(operation, keys[positions[0]], () => send(positions)), {
+    Effect.forEach(bySlot(keys), (positions) => cold(operation, keys[positions[0]], () => send(positions)), {
       concurrency: "unbounded"
-    })
-
-  const list = (prefix: string): Effect.Effect<ReadonlyArray<string>, KvBackendError> =>
-    Effect.callback<ReadonlyArray<string>, KvBackendError>((resume, signal) => {
-      if (!adapter.isReady()) return resume(Effect.fail(unavailable("list", prefix)))
-      scanAll(prefix, signal).then(
-        (keys) => resume(Effect.succeed(keys)),
-        (cause) => resume(Effect.fail(failure("list", prefix, cause)))
-      )
     })
 
   const deleteKeys = (operation: Operation, keys: ReadonlyArray<string>) =>
@@ -237,18 +325,18 @@ export const makeStore = (adapter: RedisAdapter, { keyPrefix, scanCount, timeout
     set: (key, value, expiry) =>
       expiry === null
         ? command<void>("set", key, value)
-        : Effect.asVoid(request("set", key, () => call(key, ["SET", keyPrefix + key, value, ...expiryArgs(expiry)]))),
+        : Effect.asVoid(cold("set", key, () => call(key, ["SET", keyPrefix + key, value, ...expiryArgs(expiry)]))),
     delete: (key) => command<void>("delete", key, ""),
     list,
-    has: (key) => request("has", key, () => call(key, ["EXISTS", keyPrefix + key], true).then((n) => Number(n) > 0)),
+    has: (key) => cold("has", key, () => call(key, ["EXISTS", keyPrefix + key], true).then((n) => Number(n) > 0)),
     ttl: (key) =>
-      request("ttl", key, () =>
+      cold("ttl", key, () =>
         call(key, ["PTTL", keyPrefix + key], true).then((reply) => {
           const ms = Number(reply)
           return ms === -2 ? null : ms === -1 ? Infinity : ms
         })),
     setIfAbsent: (key, value, expiry) =>
-      request(
+      cold(
         "setIfAbsent",
         key,
         () =>
@@ -256,7 +344,7 @@ export const makeStore = (adapter: RedisAdapter, { keyPrefix, scanCount, timeout
             .then((reply) => reply !== null)
       ),
     compareAndSet: (key, expected, next, expiry) =>
-      request("compareAndSet", key, () =>
+      cold("compareAndSet", key, () =>
         expected === null && next === null
           ? call(key, ["EXISTS", keyPrefix + key]).then((n) => Number(n) === 0)
           : expected === null
@@ -279,7 +367,7 @@ export const makeStore = (adapter: RedisAdapter, { keyPrefix, scanCount, timeout
         (groups) => {
           const values = new Array<string | null>(keys.length)
           for (const [positions, replies] of groups) {
-            positions.forEach((at, i) => values[at] = replies[i] ?? null)
+            positions.forEach((at, i) => values[at] = decode(replies[i]))
           }
           return values
         }
