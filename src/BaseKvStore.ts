@@ -444,6 +444,8 @@ const invalidOption = (
 export type Expiry = number | "keep" | null
 
 const ttlMillis = (input: unknown): number | undefined => {
+  // Milliseconds, the common form, without building a Duration.
+  if (typeof input === "number") return Number.isFinite(input) && input >= 1 ? Math.ceil(input) : undefined
   // Duration.fromInput throws on some malformed objects instead of returning None; both mean "not a duration".
   let duration: Option.Option<Duration.Duration>
   try {
@@ -623,6 +625,12 @@ export const make = (options: MakeOptions): BaseKvStore => {
   const { compareAndSet, get } = options
   const modifyTimeout = Duration.fromInputUnsafe(options.modifyTimeout ?? "5 seconds")
   const withKeyLock = keyLocks()
+  // Jittered, growing pauses: two processes that collided once should not collide again in lockstep.
+  const retrySchedule = Schedule.exponential("1 millis", 1.5).pipe(
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, MAX_RETRY_PAUSE))),
+    Schedule.jittered,
+    Schedule.upTo({ duration: modifyTimeout })
+  )
 
   const checkKey = (operation: Operation, key: unknown): KvInputError | undefined =>
     isValidKey(key) ? undefined : invalidKey(operation, key)
@@ -767,30 +775,24 @@ export const make = (options: MakeOptions): BaseKvStore => {
         (won): Effect.Effect<string | null, Lost> => won ? Effect.succeed(next.success) : Effect.fail(new Lost())
       )
     })
+    // The first attempt runs bare: it usually wins, and the retry machinery is only built when it lost.
     return withKeyLock(
       key,
-      attempt.pipe(
-        Effect.retry({
-          while: (error) => error instanceof Lost,
-          // Jittered, growing pauses: two processes that collided once should not collide again in lockstep.
-          schedule: Schedule.exponential("1 millis", 1.5).pipe(
-            Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, MAX_RETRY_PAUSE))),
-            Schedule.jittered,
-            Schedule.upTo({ duration: modifyTimeout })
-          )
-        }),
-        Effect.catchTag("Lost", () =>
-          Effect.fail(
-            new KvBackendError({
-              operation: "modify",
-              reason: "Conflict",
-              key,
-              message: `modify${quote(key)}: other writers kept changing the key for ${
-                Duration.format(modifyTimeout)
-              }; nothing was written. Retry later, or update this key less often from many places.`
-            })
-          ))
-      )
+      Effect.catchTag(attempt, "Lost", () =>
+        attempt.pipe(
+          Effect.retry({ while: (error) => error instanceof Lost, schedule: retrySchedule }),
+          Effect.catchTag("Lost", () =>
+            Effect.fail(
+              new KvBackendError({
+                operation: "modify",
+                reason: "Conflict",
+                key,
+                message: `modify${quote(key)}: other writers kept changing the key for ${
+                  Duration.format(modifyTimeout)
+                }; nothing was written. Retry later, or update this key less often from many places.`
+              })
+            ))
+        ))
     )
   }
   const modify = options.modify ?? derivedModify

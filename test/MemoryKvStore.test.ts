@@ -134,3 +134,26 @@ describe("memory backend: expiry and bounded memory", () => {
     assert.doesNotThrow(() => makeMemoryBaseKvStore({ maxEntries: 1 }))
   })
 })
+
+describe("memory backend: the expiry heap", () => {
+  it("a key re-written with a long ttl again and again keeps memory bounded (a renewed lease)", () => {
+    const store = makeMemoryBaseKvStore()
+    const heapAfter = (writes: number) => {
+      // In rounds of 10,000, so that the test's own arrays are not what the heap reading sees.
+      for (let round = 0; round < writes; round += 10_000) {
+        Effect.runSync(Effect.forEach(
+          Array.from({ length: 10_000 }, (_, i) => i),
+          (i) => store.set(`lease:${i % 10}`, "owner", { ttl: "1 day" }),
+          { discard: true }
+        ))
+      }
+      gc()
+      return process.memoryUsage().heapUsed
+    }
+    const before = heapAfter(100_000)
+    // Without compaction each write would leave a heap entry behind for a day: 2,000,000 of them, over 30 MB.
+    const after = heapAfter(2_000_000)
+    assert.isBelow(after - before, 10 * 1024 * 1024, `heap grew by ${((after - before) / 1024 / 1024).toFixed(1)} MB`)
+    assert.strictEqual(Effect.runSync(store.count("lease:")), 10)
+  }, 60_000)
+})
