@@ -498,16 +498,9 @@ const replicasInSync = async (ports: ReadonlyArray<number>): Promise<boolean> =>
   return true
 }
 
-/** Ports flagged `master` in CLUSTER NODES as seen from `port`. */
-const masterPorts = async (port: number): Promise<Set<number>> => {
-  const nodes = await send(port, ["CLUSTER", "NODES"], 1_000)
-  const masters = new Set<number>()
-  for (const line of (nodes ?? "").trim().split("\n")) {
-    const [, address = "", flags = ""] = line.split(" ")
-    if (flags.split(",").includes("master")) masters.add(Number(address.split("@")[0].split(":").at(-1)))
-  }
-  return masters
-}
+/** Whether the node on `port` is a replica in its own view (`role:slave`), which CLUSTER REPLICATE sets at once. */
+const isReplica = async (port: number): Promise<boolean> =>
+  (await send(port, ["INFO", "replication"], 1_000))?.includes("role:slave\r\n") ?? false
 
 export interface ClusterOptions {
   /** Default 3. */
@@ -544,11 +537,19 @@ export const startRedisCluster = (
       ...(password === undefined ? [] : ["-a", password, "--no-auth-warning"]),
       ...["--cluster", "create", ...addresses, "--cluster-replicas", String(replicas), "--cluster-yes"]
     ])
-    const roles = yield* Effect.promise(() => masterPorts(servers[0].port))
+    const replicaFlags = yield* Effect.promise(() => Promise.all(servers.map((server) => isReplica(server.port))))
+    const masterServers = servers.filter((_, i) => !replicaFlags[i])
+    if (masterServers.length !== masters) {
+      return yield* Effect.fail(
+        new RedisServerError({
+          message: `expected ${masters} masters after cluster create, found ${masterServers.length}`
+        })
+      )
+    }
     const cluster: RedisCluster = {
-      nodes: servers.filter((server) => roles.has(server.port)).map(({ host, port }) => ({ host, port })),
-      servers: servers.filter((server) => roles.has(server.port)),
-      replicas: servers.filter((server) => !roles.has(server.port))
+      nodes: masterServers.map(({ host, port }) => ({ host, port })),
+      servers: masterServers,
+      replicas: servers.filter((_, i) => replicaFlags[i])
     }
     yield* awaitClusterOk(cluster)
     const deadline = Date.now() + CLUSTER_TIMEOUT_MS
