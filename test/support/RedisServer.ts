@@ -214,6 +214,41 @@ export const sleepServer = (port: number, seconds: number): Effect.Effect<void, 
     }
   })
 
+/** Bytes received on connections to `port` that the server has not read yet, from /proc/net/tcp (Linux). */
+const unreadBytes = (port: number): number => {
+  let total = 0
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let table: string
+    try {
+      table = fs.readFileSync(file, "utf8")
+    } catch {
+      continue
+    }
+    for (const line of table.split("\n").slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue ...; state 01 is ESTABLISHED
+      const [, local = "", , state, queues = ""] = line.trim().split(/\s+/)
+      if (state === "01" && parseInt(local.split(":")[1] ?? "", 16) === port) {
+        total += parseInt(queues.split(":")[1] ?? "0", 16)
+      }
+    }
+  }
+  return total
+}
+
+/**
+ * Waits until a command sent to the (sleeping) server on `port` sits unread in its socket: a client has sent it and
+ * the server has not read it. Linux only; elsewhere it waits 150 ms instead.
+ */
+export const awaitUnreadCommand = (port: number): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    if (!fs.existsSync("/proc/net/tcp")) return yield* delay(150)
+    const deadline = Date.now() + START_TIMEOUT_MS
+    while (unreadBytes(port) === 0) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`no unread command on ${HOST}:${port}`))
+      yield* delay(5)
+    }
+  })
+
 const canListen = (port: number): Promise<number | undefined> =>
   new Promise((resolve) => {
     const server = net.createServer()
