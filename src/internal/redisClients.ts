@@ -325,6 +325,18 @@ const ioRedis = (client: Loose, ready = ioRedisReady(client)): RedisAdapter => (
   classify: classifyIoRedis
 })
 
+/** The first slot whose owner is not among the masters ioredis is connected to, if any. */
+const ioRedisUncovered = (cluster: Loose): number | undefined => {
+  const masters: ReadonlyArray<Loose> = cluster.nodes("master")
+  // A master that is down can drop out of nodes("master"); scanning the rest would "succeed" without its keys.
+  const known = new Set(masters.map((node) => `${node.options.host}:${node.options.port}`))
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const owner = cluster.slots[slot]?.[0]
+    if (owner === undefined || !known.has(owner)) return slot
+  }
+  return undefined
+}
+
 const ioRedisCluster = (cluster: Loose, ready = ioRedisReady(cluster)): RedisAdapter => ({
   cluster: true,
   ...ready,
@@ -335,14 +347,14 @@ const ioRedisCluster = (cluster: Loose, ready = ioRedisReady(cluster)): RedisAda
   // ioredis routes a command by the keys its command table names, EVALSHA's included.
   call: (_key, args) => cluster.call(...args),
   masters: async () => {
-    const masters: ReadonlyArray<Loose> = cluster.nodes("master")
-    // A master that is down can drop out of nodes("master"); scanning the rest would "succeed" without its keys.
-    const known = new Set(masters.map((node) => `${node.options.host}:${node.options.port}`))
-    for (let slot = 0; slot < SLOTS; slot++) {
-      const owner = cluster.slots[slot]?.[0]
-      if (owner === undefined || !known.has(owner)) throw new UncoveredSlotsError(slot)
+    if (ioRedisUncovered(cluster) !== undefined) {
+      // SCANs reach no slot, so nothing else makes ioredis notice a failover (a replica promoted in place of a dead
+      // master): ask it to read the slots again before giving up on this listing.
+      await new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve()))
     }
-    return masters.map(ioRedisScan)
+    const uncovered = ioRedisUncovered(cluster)
+    if (uncovered !== undefined) throw new UncoveredSlotsError(uncovered)
+    return (cluster.nodes("master") as ReadonlyArray<Loose>).map(ioRedisScan)
   },
   classify: classifyIoRedis
 })

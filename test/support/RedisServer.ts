@@ -214,6 +214,41 @@ export const sleepServer = (port: number, seconds: number): Effect.Effect<void, 
     }
   })
 
+/** Bytes received on connections to `port` that the server has not read yet, from /proc/net/tcp (Linux). */
+const unreadBytes = (port: number): number => {
+  let total = 0
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let table: string
+    try {
+      table = fs.readFileSync(file, "utf8")
+    } catch {
+      continue
+    }
+    for (const line of table.split("\n").slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue ...; state 01 is ESTABLISHED
+      const [, local = "", , state, queues = ""] = line.trim().split(/\s+/)
+      if (state === "01" && parseInt(local.split(":")[1] ?? "", 16) === port) {
+        total += parseInt(queues.split(":")[1] ?? "0", 16)
+      }
+    }
+  }
+  return total
+}
+
+/**
+ * Waits until a command sent to the (sleeping) server on `port` sits unread in its socket: a client has sent it and
+ * the server has not read it. Linux only; elsewhere it waits 150 ms instead.
+ */
+export const awaitUnreadCommand = (port: number): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    if (!fs.existsSync("/proc/net/tcp")) return yield* delay(150)
+    const deadline = Date.now() + START_TIMEOUT_MS
+    while (unreadBytes(port) === 0) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`no unread command on ${HOST}:${port}`))
+      yield* delay(5)
+    }
+  })
+
 const canListen = (port: number): Promise<number | undefined> =>
   new Promise((resolve) => {
     const server = net.createServer()
@@ -498,16 +533,9 @@ const replicasInSync = async (ports: ReadonlyArray<number>): Promise<boolean> =>
   return true
 }
 
-/** Ports flagged `master` in CLUSTER NODES as seen from `port`. */
-const masterPorts = async (port: number): Promise<Set<number>> => {
-  const nodes = await send(port, ["CLUSTER", "NODES"], 1_000)
-  const masters = new Set<number>()
-  for (const line of (nodes ?? "").trim().split("\n")) {
-    const [, address = "", flags = ""] = line.split(" ")
-    if (flags.split(",").includes("master")) masters.add(Number(address.split("@")[0].split(":").at(-1)))
-  }
-  return masters
-}
+/** Whether the node on `port` is a replica in its own view (`role:slave`), which CLUSTER REPLICATE sets at once. */
+const isReplica = async (port: number): Promise<boolean> =>
+  (await send(port, ["INFO", "replication"], 1_000))?.includes("role:slave\r\n") ?? false
 
 export interface ClusterOptions {
   /** Default 3. */
@@ -544,11 +572,19 @@ export const startRedisCluster = (
       ...(password === undefined ? [] : ["-a", password, "--no-auth-warning"]),
       ...["--cluster", "create", ...addresses, "--cluster-replicas", String(replicas), "--cluster-yes"]
     ])
-    const roles = yield* Effect.promise(() => masterPorts(servers[0].port))
+    const replicaFlags = yield* Effect.promise(() => Promise.all(servers.map((server) => isReplica(server.port))))
+    const masterServers = servers.filter((_, i) => !replicaFlags[i])
+    if (masterServers.length !== masters) {
+      return yield* Effect.fail(
+        new RedisServerError({
+          message: `expected ${masters} masters after cluster create, found ${masterServers.length}`
+        })
+      )
+    }
     const cluster: RedisCluster = {
-      nodes: servers.filter((server) => roles.has(server.port)).map(({ host, port }) => ({ host, port })),
-      servers: servers.filter((server) => roles.has(server.port)),
-      replicas: servers.filter((server) => !roles.has(server.port))
+      nodes: masterServers.map(({ host, port }) => ({ host, port })),
+      servers: masterServers,
+      replicas: servers.filter((_, i) => replicaFlags[i])
     }
     yield* awaitClusterOk(cluster)
     const deadline = Date.now() + CLUSTER_TIMEOUT_MS
