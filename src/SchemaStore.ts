@@ -112,41 +112,33 @@ export const toSchemaStore: {
   const decodeJson = Schema.decodeUnknownResult(json)
   const encodeJson = Schema.encodeResult(json)
 
+  const schemaError =
+    (operation: Operation, key: string, direction: "decode" | "encode") => (error: Schema.SchemaError) =>
+      new KvSchemaError({
+        operation,
+        key,
+        direction,
+        issue: error.issue,
+        message: `${operation}(${JSON.stringify(key)}): ${
+          direction === "decode"
+            ? "the stored value does not fit the schema"
+            : "the record does not fit the schema, so nothing was written"
+        }: ${error.message}`
+      })
+
   const decodeValue = (
     operation: Operation,
     key: string,
     value: string | null
   ): Result.Result<A | null, KvSchemaError> =>
-    value === null ? Result.succeed(null) : Result.mapError(
-      decodeJson(value),
-      (error) =>
-        new KvSchemaError({
-          operation,
-          key,
-          direction: "decode",
-          issue: error.issue,
-          message: `${operation}(${JSON.stringify(key)}): the stored value does not fit the schema: ${error.message}`
-        })
-    )
+    value === null ? Result.succeed(null) : Result.mapError(decodeJson(value), schemaError(operation, key, "decode"))
 
   const encodeValue = (
     operation: Operation,
     key: string,
     value: A | null
   ): Result.Result<string | null, KvSchemaError> =>
-    value === null ? Result.succeed(null) : Result.mapError(
-      encodeJson(value),
-      (error) =>
-        new KvSchemaError({
-          operation,
-          key,
-          direction: "encode",
-          issue: error.issue,
-          message: `${operation}(${
-            JSON.stringify(key)
-          }): the record does not fit the schema, so nothing was written: ${error.message}`
-        })
-    )
+    value === null ? Result.succeed(null) : Result.mapError(encodeJson(value), schemaError(operation, key, "encode"))
 
   /** Encodes lazily: a record is checked when the effect runs, like every other argument. */
   const encoded = <B, E>(
