@@ -44,14 +44,13 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import * as SqlError from "effect/sql/SqlError"
-import { type BackendReason, type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
+import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
+import { reasonOf, sqlClientExecutor } from "./internal/sqlClientExecutor.ts"
 import {
   backendError,
   DEFAULT_TIMEOUT,
   describeCause,
   type Dialect,
-  type Executor,
   makeStore,
   millis,
   probe,
@@ -78,37 +77,6 @@ export interface SqlStoreOptions extends StoreOptions {
   /** How often expired rows are deleted. Default: 1 minute. */
   readonly purgeInterval?: Duration.Input | undefined
 }
-
-const reasonOf = (cause: unknown): BackendReason => {
-  if (!SqlError.isSqlError(cause)) return "Failure"
-  switch (cause.reason._tag) {
-    case "ConnectionError":
-      return "Unavailable"
-    case "StatementTimeoutError":
-    case "LockTimeoutError":
-      return "Timeout"
-    default:
-      return "Failure"
-  }
-}
-
-const executorOf = (sql: SqlClient.SqlClient, dialect: Dialect): Executor => ({
-  dialect,
-  describe: dialect === "pg" ? "PostgreSQL" : "SQLite",
-  classify: reasonOf,
-  rows: (statement) => sql.unsafe<Record<string, unknown>>(statement.text, statement.params),
-  // The client reports no affected-row count, so the statement returns what it deleted and the database counts it.
-  deleted: (statement) =>
-    dialect === "pg"
-      ? Effect.map(
-        sql.unsafe<{ n: number }>(
-          `WITH deleted AS (${statement.text} RETURNING 1) SELECT CAST(count(*) AS INTEGER) AS n FROM deleted`,
-          statement.params
-        ),
-        (rows) => Number(rows[0].n)
-      )
-      : Effect.map(sql.unsafe(`${statement.text} RETURNING 1 AS deleted`, statement.params), (rows) => rows.length)
-})
 
 /**
  * Creates the table when it is missing. A table that exists is only probed, so a second start changes nothing. Two
@@ -157,7 +125,7 @@ export const makeSqlBaseKvStore = (
         "effect-kv sql supports PostgreSQL and SQLite; this SqlClient is neither"
       )
     }
-    const executor = executorOf(sql, dialect)
+    const executor = sqlClientExecutor(sql, dialect)
     yield* migrate(sql, dialect, store.table).pipe(
       Effect.mapError((cause) =>
         backendError(

@@ -22,25 +22,21 @@
  *
  * @since 0.2.0
  */
-import type BetterSqlite3 from "better-sqlite3"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import * as SqlError from "effect/sql/SqlError"
-import { type BackendReason, type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
+import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
+import { reasonOf, sqliteExecutor } from "./internal/sqliteExecutor.ts"
 import {
   backendError,
   describeCause,
-  type Executor,
   makeStore,
   millis,
   probe,
   purgeExpired,
-  type Row,
   schema,
   settings,
-  type Statement,
   type StoreOptions
 } from "./internal/sqlStore.ts"
 
@@ -67,55 +63,6 @@ export interface LayerSqliteOptions extends StoreOptions {
   readonly synchronous?: "full" | "normal" | undefined
   /** How often expired rows are deleted. Default: 1 minute. */
   readonly purgeInterval?: Duration.Input | undefined
-}
-
-/** Distinct statement texts kept prepared: one per operation and batch size in use. */
-const STATEMENT_CACHE = 256
-
-const reasonOf = (cause: unknown): BackendReason => {
-  // better-sqlite3 throws a TypeError for a statement on a closed database: the store's layer has been closed.
-  if (cause instanceof TypeError && /not open/.test(cause.message)) return "Unavailable"
-  switch (SqlError.classifySqliteError(cause)._tag) {
-    case "ConnectionError":
-      return "Unavailable"
-    case "LockTimeoutError":
-      return "Timeout"
-    default:
-      return "Failure"
-  }
-}
-
-const noRows: ReadonlyArray<Row> = []
-
-const executorOf = (db: BetterSqlite3.Database): Executor => {
-  const prepared = new Map<string, BetterSqlite3.Statement>()
-  const prepare = (text: string) => {
-    let statement = prepared.get(text)
-    if (statement === undefined) {
-      if (prepared.size >= STATEMENT_CACHE) prepared.clear()
-      statement = db.prepare(text)
-      prepared.set(text, statement)
-    }
-    return statement
-  }
-  return {
-    dialect: "sqlite",
-    describe: `SQLite (${db.name})`,
-    classify: reasonOf,
-    rows: ({ params, text }: Statement) =>
-      Effect.try({
-        try: () => {
-          const statement = prepare(text)
-          // better-sqlite3 refuses `all` on a statement without result columns (an upsert without RETURNING).
-          if (statement.reader) return statement.all(...params) as ReadonlyArray<Row>
-          statement.run(...params)
-          return noRows
-        },
-        catch: (cause) => cause
-      }),
-    deleted: ({ params, text }: Statement) =>
-      Effect.try({ try: () => prepare(text).run(...params).changes, catch: (cause) => cause })
-  }
 }
 
 const open = (options: LayerSqliteOptions, busyTimeoutMs: number) =>
@@ -187,7 +134,7 @@ export const makeSqliteBaseKvStore = (
       catch: (cause) => backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
     })
     const db = yield* open(options, busyTimeoutMs)
-    const executor = executorOf(db)
+    const executor = sqliteExecutor(db)
     yield* Effect.try({
       try: () => {
         try {
