@@ -25,8 +25,12 @@
  * the old row expired, `compareAndSet` an `UPDATE` / `DELETE ... WHERE value = $expected`, batches one statement each.
  * They are atomic across connections and processes, and `modify` (get, then compare-and-set, retried) with them.
  *
- * **Failures.** A lost or refused connection fails with `KvBackendError` reason `"Unavailable"`, a statement past
- * `timeout` (default 5 seconds) or waiting too long for a lock with `"Timeout"`, anything else with `"Failure"`.
+ * **Failures.** A lost or refused connection fails with `KvBackendError` reason `"Unavailable"`, a statement past its
+ * deadline with `"Timeout"`, anything else with `"Failure"`. `layerPg` gives its sessions PostgreSQL's own
+ * `statement_timeout` (`timeout`, default 5 seconds): the server cancels a statement that runs or waits for a lock
+ * too long, at no cost per statement. Over a client of your own, set `statement_timeout` on it the same way
+ * (`startupParameters`); `layerSql`'s `timeout` adds a deadline of effect-kv's own instead, which also covers a
+ * connection that stopped answering, for a few microseconds of CPU per statement (a timer and a fiber).
  *
  * **Limits.** A value of `MAX_VALUE_LENGTH` is up to 48 MiB as UTF-8: give a `PgClient` of your own
  * `maxMessageSize: 64 * 1024 * 1024` (its default refuses rows above 16 MiB; `layerPg` does this). PostgreSQL indexes at most about 2700 bytes per key: keys of up to 1024 characters of any script fit
@@ -72,7 +76,7 @@ export interface SqlStoreOptions extends StoreOptions {
   readonly table?: string | undefined
   /** Namespace prepended to every key; nothing outside it is read, listed or deleted. Default: none. */
   readonly keyPrefix?: string | undefined
-  /** Deadline of each statement. Default: 5 seconds. */
+  /** A deadline of effect-kv's own on each statement (interrupting it cancels the query). Default: none. */
   readonly timeout?: Duration.Input | undefined
   /** How often expired rows are deleted. Default: 1 minute. */
   readonly purgeInterval?: Duration.Input | undefined
@@ -90,6 +94,8 @@ const migrate = (sql: SqlClient.SqlClient, dialect: Dialect, table: string) => {
       Effect.forEach(schema(dialect, table), (statement) => sql.unsafe(statement), { discard: true }).pipe(
         sql.withTransaction,
         Effect.catch((error) => Effect.catch(check, () => Effect.fail(error))),
+        // A table of that name but another shape survives CREATE ... IF NOT EXISTS: the probe refuses it.
+        Effect.andThen(check),
         Effect.asVoid
       )
   )
@@ -108,7 +114,8 @@ export const makeSqlBaseKvStore = (
 ): Effect.Effect<BaseKvStore, KvBackendError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const store = yield* Effect.try({
-      try: () => settings(options, millis("timeout", options.timeout, DEFAULT_TIMEOUT)),
+      try: () =>
+        settings(options, options.timeout === undefined ? undefined : millis("timeout", options.timeout, "5 seconds")),
       catch: (cause) => backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
     })
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
@@ -163,9 +170,11 @@ export const layerSql = (
  * @since 0.2.0
  * @category models
  */
-export interface LayerPgOptions extends SqlStoreOptions {
+export interface LayerPgOptions extends Omit<SqlStoreOptions, "timeout"> {
   /** `postgres://user:password@host:port/database`. */
   readonly url: string | Redacted.Redacted
+  /** PostgreSQL's `statement_timeout` for the pool's sessions. Default: 5 seconds. */
+  readonly timeout?: Duration.Input | undefined
   /** Connections in the pool. Default: `@effect/sql-pg`'s. */
   readonly maxConnections?: number | undefined
 }
@@ -188,7 +197,12 @@ export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService
   Layer.effect(
     BaseKvStoreService,
     Effect.gen(function*() {
-      const { maxConnections, url, ...store } = options
+      const { maxConnections, timeout, url, ...store } = options
+      const statementTimeout = yield* Effect.try({
+        try: () => millis("timeout", timeout, DEFAULT_TIMEOUT),
+        catch: (cause) =>
+          backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
+      })
       const PgClient = yield* Effect.tryPromise({
         try: () => import("@effect/sql-pg/PgClient"),
         catch: (cause) =>
@@ -205,6 +219,8 @@ export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService
         url: redacted,
         // A value of MAX_VALUE_LENGTH is up to 48 MiB as UTF-8; the client refuses replies above 16 MiB by default.
         maxMessageSize: MAX_MESSAGE_SIZE,
+        // The server's deadline costs nothing per statement, and it cancels the statement itself (57014: Timeout).
+        startupParameters: { statement_timeout: String(statementTimeout) },
         ...(maxConnections === undefined ? {} : { maxConnections })
       }).pipe(
         Effect.provide(Reactivity.layer),
@@ -248,7 +264,12 @@ export const layerSqlConfig = (): Layer.Layer<BaseKvStoreService, KvBackendError
       keyPrefix: Config.option(Config.String("KV_KEY_PREFIX"))
     })
     const store = { table: Option.getOrUndefined(config.table), keyPrefix: Option.getOrUndefined(config.keyPrefix) }
-    if (Option.isSome(config.url)) return layerPg({ ...store, url: config.url.value })
+    if (Option.isSome(config.url)) {
+      if (!/^postgres(ql)?:\/\//.test(Redacted.value(config.url.value))) {
+        return yield* backendError("connect", undefined, "Failure", "DATABASE_URL must be a postgres:// URL")
+      }
+      return layerPg({ ...store, url: config.url.value })
+    }
     if (Option.isSome(config.file)) {
       return layerSqlite({ ...store, filename: config.file.value })
     }

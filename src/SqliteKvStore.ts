@@ -142,6 +142,8 @@ export const makeSqliteBaseKvStore = (
         } catch {
           // A second process may create the table meanwhile: IF NOT EXISTS makes that harmless.
           db.transaction(() => schema("sqlite", store.table).forEach((statement) => db.exec(statement)))()
+          // A table of that name but another shape survives CREATE ... IF NOT EXISTS: the probe refuses it.
+          db.prepare(probe(store.table).text).all()
         }
       },
       catch: (cause) =>

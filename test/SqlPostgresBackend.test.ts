@@ -1,5 +1,6 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { assert, describe, it } from "@effect/vitest"
+import type { BaseKvStore } from "effect-kv"
 import { layerPg, layerSql } from "effect-kv/sql"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -45,16 +46,28 @@ describe("sql backend on PostgreSQL", () => {
       assert.strictEqual(yield* store.get("counter"), "300")
     }).pipe(Effect.scoped), 60_000)
 
-  it.live("the purge fiber deletes expired rows; keys without expiry stay", () =>
-    Effect.gen(function*() {
-      const table = uniqueTable()
-      const store = yield* buildStore(layerPg({ url: server().url, table, purgeInterval: "50 millis" }))
-      yield* store.setMany(Array.from({ length: 2500 }, (_, i) => [`short:${i}`, "x"] as const), { ttl: "200 millis" })
-      yield* store.set("long", "y")
-      assert.strictEqual(yield* rowCount(table), 2501)
-      yield* eventually("expired rows purged", 10_000, holds(Effect.map(rowCount(table), (n) => n === 1)))
-      assert.strictEqual(yield* store.get("long"), "y")
-    }).pipe(Effect.scoped), 30_000)
+  it.live(
+    "expired rows stay in the table until a purge runs; the purge fiber deletes them, again and again",
+    () =>
+      Effect.gen(function*() {
+        const table = uniqueTable()
+        // A store whose only purge ran when it started, on an empty table.
+        const writer = yield* buildStore(layerPg({ url: server().url, table, purgeInterval: "1 hour" }))
+        const writeExpiring = (store: BaseKvStore) =>
+          store.setMany(Array.from({ length: 2500 }, (_, i) => [`short:${i}`, "x"] as const), { ttl: "50 millis" })
+        yield* writeExpiring(writer)
+        yield* writer.set("long", "y")
+        yield* eventually("the keys expired", 10_000, holds(Effect.map(writer.count(""), (n) => n === 1)))
+        assert.strictEqual(yield* rowCount(table), 2501, "reads skip expired rows, but the rows are still there")
+        // More than one purge batch (1000 rows): a purge loops until none is left, and runs every purgeInterval.
+        const purging = yield* buildStore(layerPg({ url: server().url, table, purgeInterval: "50 millis" }))
+        yield* eventually("expired rows purged", 10_000, holds(Effect.map(rowCount(table), (n) => n === 1)))
+        yield* writeExpiring(purging)
+        yield* eventually("expired rows purged again", 10_000, holds(Effect.map(rowCount(table), (n) => n === 1)))
+        assert.strictEqual(yield* purging.get("long"), "y")
+      }).pipe(Effect.scoped),
+    30_000
+  )
 
   it.live(
     "a second start only reads the table, so a role that may not create tables can run it",
@@ -99,29 +112,39 @@ describe("sql backend on PostgreSQL", () => {
     30_000
   )
 
-  it.live("a statement past the timeout fails with Timeout", () =>
-    Effect.gen(function*() {
-      const table = uniqueTable()
-      const store = yield* buildStore(layerPg({ url: server().url, table, timeout: "300 millis" }))
-      yield* store.set("a", "1")
-      const locked = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
-      // Another connection holds the table's strongest lock, so the store's next statement waits behind it.
-      const holder = yield* withSql((sql) =>
-        sql.withTransaction(
-          sql.unsafe(`LOCK TABLE "${table}" IN ACCESS EXCLUSIVE MODE`).pipe(
-            Effect.andThen(Deferred.succeed(locked, undefined)),
-            Effect.andThen(Deferred.await(release))
+  const timeoutLayers = {
+    "layerPg: PostgreSQL's statement_timeout": (table: string) =>
+      layerPg({ url: server().url, table, timeout: "300 millis" }),
+    "layerSql: effect-kv's own deadline": (table: string) =>
+      layerSql({ table, timeout: "300 millis" }).pipe(
+        Layer.provide(PgClient.layer({ url: Redacted.make(server().url) }))
+      )
+  }
+  for (const [name, layerOf] of Object.entries(timeoutLayers)) {
+    it.live(`a statement past the timeout fails with Timeout (${name})`, () =>
+      Effect.gen(function*() {
+        const table = uniqueTable()
+        const store = yield* buildStore(layerOf(table))
+        yield* store.set("a", "1")
+        const locked = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        // Another connection holds the table's strongest lock, so the store's next statement waits behind it.
+        const holder = yield* withSql((sql) =>
+          sql.withTransaction(
+            sql.unsafe(`LOCK TABLE "${table}" IN ACCESS EXCLUSIVE MODE`).pipe(
+              Effect.andThen(Deferred.succeed(locked, undefined)),
+              Effect.andThen(Deferred.await(release))
+            )
           )
-        )
-      ).pipe(Effect.forkChild)
-      yield* Deferred.await(locked)
-      const exit = yield* Effect.exit(store.get("a"))
-      yield* Deferred.succeed(release, undefined)
-      yield* Fiber.join(holder)
-      assert.deepInclude(failureOf(exit), { _tag: "KvBackendError", reason: "Timeout" })
-      assert.strictEqual(yield* store.get("a"), "1")
-    }).pipe(Effect.scoped), 30_000)
+        ).pipe(Effect.forkChild)
+        yield* Deferred.await(locked)
+        const exit = yield* Effect.exit(store.get("a"))
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        assert.deepInclude(failureOf(exit), { _tag: "KvBackendError", reason: "Timeout" })
+        assert.strictEqual(yield* store.get("a"), "1")
+      }).pipe(Effect.scoped), 30_000)
+  }
 
   it.live(
     "listPage over 1,000,000 keys reads one page: an index range scan of the primary key",

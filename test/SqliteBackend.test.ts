@@ -1,9 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import type { BaseKvStore } from "effect-kv"
+import { layerSqlConfig } from "effect-kv/sql"
 import { layerSqlite } from "effect-kv/sqlite"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import { sqliteExecutor } from "../src/internal/sqliteExecutor.ts"
 import { makeStore, settings, type Statement } from "../src/internal/sqlStore.ts"
 import { buildStore, eventually, holds } from "./support/fixtures.ts"
@@ -61,17 +64,28 @@ describe("sqlite backend", () => {
       assert.strictEqual(value, "600")
     }), 60_000)
 
-  it.live("the purge fiber deletes expired rows from the file; keys without expiry stay", () =>
-    Effect.gen(function*() {
-      const filename = sqlite.file()
-      const store = yield* buildStore(layerSqlite({ filename, purgeInterval: "50 millis" }))
-      yield* store.setMany(Array.from({ length: 2500 }, (_, i) => [`short:${i}`, "x"] as const), { ttl: "30 millis" })
-      yield* store.set("long", "y")
-      // More than one purge batch (1000 rows) expired: the purge loops until none is left.
-      assert.strictEqual(rowCount(filename), 2501)
-      yield* eventually("expired rows purged", 10_000, holds(Effect.sync(() => rowCount(filename) === 1)))
-      assert.strictEqual(yield* store.get("long"), "y")
-    }).pipe(Effect.scoped), 30_000)
+  it.live(
+    "expired rows stay in the file until a purge runs; the purge fiber deletes them, again and again",
+    () =>
+      Effect.gen(function*() {
+        const filename = sqlite.file()
+        // A store whose only purge ran when it started, on an empty file.
+        const writer = yield* buildStore(layerSqlite({ filename, purgeInterval: "1 hour" }))
+        const writeExpiring = (store: BaseKvStore) =>
+          store.setMany(Array.from({ length: 2500 }, (_, i) => [`short:${i}`, "x"] as const), { ttl: "30 millis" })
+        yield* writeExpiring(writer)
+        yield* writer.set("long", "y")
+        yield* eventually("the keys expired", 10_000, holds(Effect.map(writer.count(""), (n) => n === 1)))
+        assert.strictEqual(rowCount(filename), 2501, "reads skip expired rows, but the rows are still there")
+        // More than one purge batch (1000 rows): a purge loops until none is left, and runs every purgeInterval.
+        const purging = yield* buildStore(layerSqlite({ filename, purgeInterval: "50 millis" }))
+        yield* eventually("expired rows purged", 10_000, holds(Effect.sync(() => rowCount(filename) === 1)))
+        yield* writeExpiring(purging)
+        yield* eventually("expired rows purged again", 10_000, holds(Effect.sync(() => rowCount(filename) === 1)))
+        assert.strictEqual(yield* purging.get("long"), "y")
+      }).pipe(Effect.scoped),
+    30_000
+  )
 
   it.live("no purge fiber runs after the layer's scope closed", () =>
     Effect.gen(function*() {
@@ -161,4 +175,25 @@ describe("sqlite backend", () => {
       }).pipe(Effect.scoped),
     240_000
   )
+
+  it.live("layerSqlConfig: SQLITE_FILE, KV_TABLE and KV_KEY_PREFIX configure the store; without a target it fails", () =>
+    Effect.gen(function*() {
+      const filename = sqlite.file()
+      const fromEnv = (env: Record<string, string>) =>
+        Layer.provide(layerSqlConfig(), ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+      yield* Effect.scoped(
+        Effect.flatMap(
+          buildStore(fromEnv({ SQLITE_FILE: filename, KV_TABLE: "configured", KV_KEY_PREFIX: "app:" })),
+          (store) => store.set("a", "1")
+        )
+      )
+      assert.deepStrictEqual(
+        withFile(filename, (db) => db.prepare(`SELECT CAST(key AS TEXT) AS key FROM configured`).all()),
+        [{ key: "app:a" }]
+      )
+      for (const env of [{}, { DATABASE_URL: "mysql://db/app" }]) {
+        const exit = yield* Effect.exit(Effect.scoped(buildStore(fromEnv(env))))
+        assert.strictEqual((exit as any).cause?.reasons?.[0]?.error?.reason, "Failure", JSON.stringify(env))
+      }
+    }))
 })
