@@ -6,6 +6,8 @@ export default defineConfig({
     index: "src/index.ts",
     testing: "src/testing.ts",
     redis: "src/RedisKvStore.ts",
+    sql: "src/SqlKvStore.ts",
+    sqlite: "src/SqliteKvStore.ts",
     "platform-node": "src/NodeRedisKvStore.ts"
   },
   format: ["esm", "cjs"],

@@ -16,6 +16,8 @@ export default defineConfig({
       { find: /^effect-kv$/, replacement: source("index.ts") },
       { find: /^effect-kv\/testing$/, replacement: source("testing.ts") },
       { find: /^effect-kv\/redis$/, replacement: source("RedisKvStore.ts") },
+      { find: /^effect-kv\/sql$/, replacement: source("SqlKvStore.ts") },
+      { find: /^effect-kv\/sqlite$/, replacement: source("SqliteKvStore.ts") },
       { find: /^effect-kv\/platform-node$/, replacement: source("NodeRedisKvStore.ts") }
     ]
   },

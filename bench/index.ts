@@ -10,20 +10,23 @@
  * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
  * claims) makes the process exit non-zero; a missed target does not.
  *
- * `--only memory,bytes,redis,contract` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
+ * `--only memory,bytes,redis,contract,sql` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { startPostgresServer } from "../test/support/PostgresServer.ts"
 import { startRedisCluster, startRedisServer } from "../test/support/RedisServer.ts"
 import type { ContractResult } from "./contract.ts"
 import type { MemoryResult } from "./memory.ts"
 import type { BytesResult } from "./memoryBytes.ts"
 import type { RedisListResult, RedisOpsResult } from "./redis.ts"
+import type { SqlResult } from "./sql.ts"
 import { writeCharts } from "./support/charts.ts"
 import { ChildError, runChild } from "./support/children.ts"
 import { layout } from "./support/data.ts"
@@ -32,6 +35,7 @@ import { MEMORY_STORES } from "./support/memoryStores.ts"
 import { LIST_CONTENDERS, LISTED, OPS_KEYSPACE, REDIS_CONTENDERS } from "./support/redisContenders.ts"
 import { fillKeyspace, populate, redisBenchmark, type RedisBenchmarkRow } from "./support/redisData.ts"
 import { renderDocument, renderTerminal, type Results } from "./support/report.ts"
+import { SQL_CONTENDERS } from "./support/sqlContenders.ts"
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 
@@ -46,6 +50,9 @@ interface Plan {
   readonly listRounds: (size: number) => number
   readonly redisBenchmarkRequests: number
   readonly contractRounds: number
+  /** Keys in the durable-store suite's keyspace, and its rounds. */
+  readonly sqlSize: number
+  readonly sqlRounds: number
   readonly childTimeoutMs: number
 }
 
@@ -58,6 +65,8 @@ const FULL: Plan = {
   listRounds: (size) => size >= 1_000_000 ? 2 : 3,
   redisBenchmarkRequests: 100_000,
   contractRounds: 2,
+  sqlSize: 10_000,
+  sqlRounds: 3,
   childTimeoutMs: 10 * 60_000
 }
 
@@ -70,10 +79,12 @@ const QUICK: Plan = {
   listRounds: () => 1,
   redisBenchmarkRequests: 10_000,
   contractRounds: 1,
+  sqlSize: 2_000,
+  sqlRounds: 1,
   childTimeoutMs: 2 * 60_000
 }
 
-const SUITES = ["memory", "bytes", "redis", "contract"] as const
+const SUITES = ["memory", "bytes", "redis", "contract", "sql"] as const
 type Suite = typeof SUITES[number]
 
 /** `items` starting at a different position each round, so no contender always runs first or last. */
@@ -110,6 +121,7 @@ const run = async (): Promise<number> => {
     redisList: [],
     redisBenchmark: [],
     contract: [],
+    sql: [],
     failures: []
   }
 
@@ -263,6 +275,44 @@ const run = async (): Promise<number> => {
       progress(`contract suite: FAILED ${String(error)}`)
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+
+  if (runs("sql")) {
+    const scope = Scope.makeUnsafe()
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-kv-bench-sql-"))
+    try {
+      const [pg, redis] = await Effect.runPromise(
+        Scope.provide(Effect.all([startPostgresServer(), startRedisServer()], { concurrency: 2 }), scope)
+      )
+      progress(`postgres on ${pg.url}, redis-server on ${redis.url}, SQLite files in ${dir}`)
+      for (let round = 0; round < plan.sqlRounds; round++) {
+        progress(`durable stores, round ${round + 1}/${plan.sqlRounds}, ${plan.sqlSize.toLocaleString("en-US")} keys`)
+        for (const contender of rotate(SQL_CONTENDERS, round)) {
+          // SQLite files are new each round; the PostgreSQL tables and Redis keys are refilled with the same keyspace.
+          const roundDir = fs.mkdtempSync(path.join(dir, `r${round}-`))
+          const result = await child<SqlResult>(contender, "sql.ts", [
+            "--contender",
+            contender,
+            "--size",
+            String(plan.sqlSize),
+            "--pg",
+            pg.url,
+            "--redis",
+            redis.url,
+            "--dir",
+            roundDir,
+            ...quickFlag
+          ])
+          if (result !== undefined) results.sql!.push({ ...result, round })
+        }
+      }
+    } catch (error) {
+      results.failures.push(`sql suite: ${error instanceof Error ? error.message : String(error)}`)
+      progress(`sql suite: FAILED ${String(error)}`)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      fs.rmSync(dir, { recursive: true, force: true })
     }
   }
 

@@ -8,11 +8,13 @@ import type { ContractResult } from "../contract.ts"
 import type { MemoryResult, Mode, PointOp } from "../memory.ts"
 import type { BytesResult } from "../memoryBytes.ts"
 import type { RedisListResult, RedisOp, RedisOpsResult } from "../redis.ts"
+import type { SqlOp, SqlResult } from "../sql.ts"
 import type { Environment } from "./machine.ts"
 import type { Stats } from "./measure.ts"
 import { type MemoryStoreName } from "./memoryStores.ts"
 import { type ListContenderName, LISTED, redisContenderLabel, type RedisContenderName } from "./redisContenders.ts"
 import type { RedisBenchmarkRow } from "./redisData.ts"
+import { databaseOf, SQL_CONTENDERS, sqlContenderLabel, type SqlContenderName } from "./sqlContenders.ts"
 import { count, duration, ratio, shortCount, spread, summarize, type Summary, table } from "./stats.ts"
 
 export interface Results {
@@ -28,6 +30,8 @@ export interface Results {
   readonly redisBenchmark: Array<RedisBenchmarkRow & { readonly round: number }>
   /** The grown contract (atomic updates, expiry, batches, paging, bounded memory), each group beside its floor. */
   readonly contract: Array<ContractResult & { readonly round: number }>
+  /** Absent in results written before the durable-store suite existed. */
+  readonly sql?: Array<SqlResult & { readonly round: number }>
   readonly failures: Array<string>
 }
 
@@ -86,6 +90,13 @@ export const redisListSummary = (
     results.redisList.filter((result) =>
       result.contender === contender && result.size === size && (round === undefined || result.round === round)
     ).map((result) => result.stats)
+  )
+
+export const sqlSummary = (results: Results, contender: SqlContenderName, op: SqlOp): Summary | undefined =>
+  pool(
+    (results.sql ?? []).filter((result) => result.contender === contender).flatMap((result) =>
+      result.rows.filter((row) => row.op === op && row.stats !== null).map((row) => row.stats!)
+    )
   )
 
 /** The rounds a run had: 0, 1, ... */
@@ -341,6 +352,44 @@ const redisOpsTable = (results: Results): string => {
     ["operation", "in flight", "contender", "median / op", "p25 – p75", "ops/s", "× raw node-redis", "× raw ioredis"],
     rows,
     ["l", "r", "l", "r", "r", "r", "r", "r"]
+  )
+}
+
+export const SQL_OPS: ReadonlyArray<readonly [SqlOp, string]> = [
+  ["get", "get (hit)"],
+  ["set", "set (overwrite)"],
+  ["compareAndSet", "compareAndSet"],
+  ["list", "list 100 keys"]
+]
+
+/** effect-kv's own contender on each database: the peers' ratios are to it. */
+const SQL_REFERENCE = { memory: "memory", redis: "redis", sqlite: "sqlite", pg: "pg" } as const
+
+const sqlTable = (results: Results): string => {
+  const rows: Array<Array<string>> = []
+  const listHow = (contender: SqlContenderName) =>
+    (results.sql ?? []).find((result) => result.contender === contender)?.listHow ?? ""
+  for (const [op, label] of SQL_OPS) {
+    SQL_CONTENDERS.forEach((contender, i) => {
+      const summary = sqlSummary(results, contender, op)
+      const reference = sqlSummary(results, SQL_REFERENCE[databaseOf[contender]], op)
+      const measured = (results.sql ?? []).some((result) => result.contender === contender)
+      rows.push([
+        i === 0 ? label : "",
+        op === "list" && listHow(contender) !== ""
+          ? `${sqlContenderLabel[contender]}: ${listHow(contender)}`
+          : sqlContenderLabel[contender],
+        ...(summary === undefined
+          ? [measured ? "no such operation" : "—", "", ""]
+          : [duration(summary.median), spread(summary), count(Math.round(1e9 / summary.median))]),
+        summary === undefined || reference === undefined ? "—" : ratio(summary.median / reference.median)
+      ])
+    })
+  }
+  return table(
+    ["operation", "contender", "median / op", "p25 – p75", "ops/s", "× effect-kv on the same database"],
+    rows,
+    ["l", "l", "r", "r", "r", "r"]
   )
 }
 
@@ -798,6 +847,13 @@ const sections = (results: Results): Array<Section> => {
   for (const { group, rows } of contractGroups(results)) {
     out.push({ title: `Contract: ${group}`, body: contractTable(rows) })
   }
+  if ((results.sql ?? []).length > 0) {
+    const size = results.sql![0].size
+    out.push({
+      title: `Durable stores: PostgreSQL and SQLite beside memory and Redis, ${count(size)} keys, 1 in flight`,
+      body: sqlTable(results)
+    })
+  }
   out.push({ title: "Targets", body: targetsTable(results) })
   const observations = notes(results)
   if (observations.length > 0) out.push({ title: "Notes", body: observations.map((note) => `- ${note}`).join("\n") })
@@ -901,6 +957,15 @@ ${render(section("Memory"))}
 ## Redis
 
 ${render(section("Redis"))}
+## Durable stores
+
+Each contender fills an empty table (a new SQLite file; the same PostgreSQL table each round) with its keyspace
+through its own API, then runs one operation at a time. SQLite files are in WAL mode; PostgreSQL is the harness's
+server (test/support/PostgresServer.ts, \`fsync=off\`), so its rows measure the round trip and the statements, not
+the disk. Keyv and Effect's \`KeyValueStore\` have no compare-and-set and no listing by prefix: their \`list\` row is
+what a user does instead (every key, then a filter).
+
+${render(section("Durable"))}
 ## Environment
 
 ${environmentTable(env)}

@@ -1,0 +1,199 @@
+import { assert, describe, it } from "@effect/vitest"
+import Database from "better-sqlite3"
+import type { BaseKvStore } from "effect-kv"
+import { layerSqlConfig } from "effect-kv/sql"
+import { layerSqlite } from "effect-kv/sqlite"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import { sqliteExecutor } from "../src/internal/sqliteExecutor.ts"
+import { makeStore, settings, type Statement } from "../src/internal/sqlStore.ts"
+import { buildStore, eventually, holds } from "./support/fixtures.ts"
+import { incrementConcurrently, writeThenKill } from "./support/processes.ts"
+import { useSqliteDir } from "./support/sqlFixtures.ts"
+
+const sqlite = useSqliteDir()
+
+/** Reads the file as another connection would: what is on disk, expired rows included. */
+const withFile = <A>(filename: string, f: (db: Database.Database) => A): A => {
+  const db = new Database(filename, { readonly: true })
+  try {
+    return f(db)
+  } finally {
+    db.close()
+  }
+}
+
+const rowCount = (filename: string, table = "effect_kv") =>
+  withFile(filename, (db) => (db.prepare(`SELECT count(*) AS n FROM "${table}"`).get() as { n: number }).n)
+
+const getAll = (store: BaseKvStore, keys: ReadonlyArray<string>) =>
+  Effect.map(
+    Effect.forEach(
+      Array.from({ length: Math.ceil(keys.length / 5000) }, (_, i) => keys.slice(i * 5000, (i + 1) * 5000)),
+      (chunk) => store.getMany(chunk)
+    ),
+    (chunks) => chunks.flat()
+  )
+
+describe("sqlite backend", () => {
+  it.live(
+    "every write acknowledged before the process was SIGKILLed is in the file when it is reopened",
+    () =>
+      Effect.gen(function*() {
+        const filename = sqlite.file()
+        const last = yield* writeThenKill(filename, "effect_kv", 300)
+        assert.isAtLeast(last, 299)
+        const keys = Array.from({ length: last + 1 }, (_, i) => `k${i}`)
+        const values = yield* Effect.scoped(
+          Effect.flatMap(buildStore(layerSqlite({ filename })), (store) => getAll(store, keys))
+        )
+        const missing = keys.filter((_, i) => values[i] !== `v${i}`)
+        assert.deepStrictEqual(missing, [], `${missing.length} of ${keys.length} acknowledged writes were lost`)
+        assert.strictEqual(withFile(filename, (db) => db.pragma("integrity_check", { simple: true })), "ok")
+      }),
+    60_000
+  )
+
+  it.live("two processes modifying one key lose no update", () =>
+    Effect.gen(function*() {
+      const filename = sqlite.file()
+      yield* incrementConcurrently(filename, "effect_kv", "counter", 2, 300)
+      const value = yield* Effect.scoped(Effect.flatMap(buildStore(layerSqlite({ filename })), (s) => s.get("counter")))
+      assert.strictEqual(value, "600")
+    }), 60_000)
+
+  it.live(
+    "expired rows stay in the file until a purge runs; the purge fiber deletes them, again and again",
+    () =>
+      Effect.gen(function*() {
+        const filename = sqlite.file()
+        // A store whose only purge ran when it started, on an empty file.
+        const writer = yield* buildStore(layerSqlite({ filename, purgeInterval: "1 hour" }))
+        const writeExpiring = (store: BaseKvStore) =>
+          store.setMany(Array.from({ length: 2500 }, (_, i) => [`short:${i}`, "x"] as const), { ttl: "30 millis" })
+        yield* writeExpiring(writer)
+        yield* writer.set("long", "y")
+        yield* eventually("the keys expired", 10_000, holds(Effect.map(writer.count(""), (n) => n === 1)))
+        assert.strictEqual(rowCount(filename), 2501, "reads skip expired rows, but the rows are still there")
+        // More than one purge batch (1000 rows): a purge loops until none is left, and runs every purgeInterval.
+        const purging = yield* buildStore(layerSqlite({ filename, purgeInterval: "50 millis" }))
+        yield* eventually("expired rows purged", 10_000, holds(Effect.sync(() => rowCount(filename) === 1)))
+        yield* writeExpiring(purging)
+        yield* eventually("expired rows purged again", 10_000, holds(Effect.sync(() => rowCount(filename) === 1)))
+        assert.strictEqual(yield* purging.get("long"), "y")
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live("no purge fiber runs after the layer's scope closed", () =>
+    Effect.gen(function*() {
+      const filename = sqlite.file()
+      yield* Effect.scoped(
+        Effect.flatMap(
+          buildStore(layerSqlite({ filename, purgeInterval: "20 millis" })),
+          (store) => store.set("gone", "x", { ttl: "1 millis" })
+        )
+      )
+      // The file is closed with the scope, so a purge that still ran would fail on it or delete the row.
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(rowCount(filename), 1)
+    }), 10_000)
+
+  it.live("a second start finds the table and changes no schema; the data is still there", () =>
+    Effect.gen(function*() {
+      const filename = sqlite.file()
+      yield* Effect.scoped(Effect.flatMap(buildStore(layerSqlite({ filename })), (store) => store.set("a", "1")))
+      const version = withFile(filename, (db) => db.pragma("schema_version", { simple: true }))
+      const value = yield* Effect.scoped(Effect.flatMap(buildStore(layerSqlite({ filename })), (s) => s.get("a")))
+      assert.strictEqual(value, "1")
+      assert.strictEqual(withFile(filename, (db) => db.pragma("schema_version", { simple: true })), version)
+      assert.strictEqual(withFile(filename, (db) => db.pragma("journal_mode", { simple: true })), "wal")
+    }))
+
+  it.live("a table of another shape, a bad table name and a bad option fail the layer with KvBackendError", () =>
+    Effect.gen(function*() {
+      const filename = sqlite.file()
+      const db = new Database(filename)
+      db.exec(`CREATE TABLE other (id TEXT PRIMARY KEY, value BLOB NOT NULL, value_type INTEGER NOT NULL)`)
+      db.close()
+      for (
+        const options of [
+          { filename, table: "other" },
+          { filename, table: "bad name\"; DROP TABLE other; --" },
+          { filename, synchronous: "off" as never },
+          { filename: "/nonexistent-dir/kv.db" }
+        ]
+      ) {
+        const exit = yield* Effect.exit(Effect.scoped(buildStore(layerSqlite(options))))
+        assert.isTrue(Exit.isFailure(exit), JSON.stringify(options))
+        const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+        assert.strictEqual((error as any)?.error?._tag, "KvBackendError", JSON.stringify(options))
+      }
+      assert.strictEqual(rowCount(filename, "other"), 0)
+    }))
+
+  it.live(
+    "listPage over 1,000,000 keys reads one page: a primary-key range search, not a scan",
+    () =>
+      Effect.gen(function*() {
+        const filename = sqlite.file()
+        const db = yield* Effect.acquireRelease(
+          Effect.sync(() => new Database(filename)),
+          (db) => Effect.sync(() => db.close())
+        )
+        db.pragma("journal_mode = WAL")
+        const setup = yield* buildStore(layerSqlite({ filename, synchronous: "normal" }))
+        const pad = (i: number) => String(i).padStart(7, "0")
+        for (let batch = 0; batch < 100; batch++) {
+          yield* setup.setMany(
+            Array.from({ length: 10_000 }, (_, i) => [`key:${pad(batch * 10_000 + i)}`, "v"] as const)
+          )
+        }
+        assert.strictEqual(yield* setup.count("key:"), 1_000_000)
+
+        // The store on the same file, with the statements it runs recorded, to ask SQLite how it runs them.
+        const seen: Array<Statement> = []
+        const executor = sqliteExecutor(db)
+        const store = makeStore({
+          ...executor,
+          rows: (statement) => Effect.suspend(() => (seen.push(statement), executor.rows(statement)))
+        }, settings({}, undefined))
+        const first = yield* store.listPage("key:05", { limit: 100 })
+        assert.deepStrictEqual(first.keys, Array.from({ length: 100 }, (_, i) => pad(500_000 + i).slice(2)))
+        const second = yield* store.listPage("key:05", { limit: 100, cursor: first.cursor })
+        assert.deepStrictEqual(second.keys, Array.from({ length: 100 }, (_, i) => pad(500_100 + i).slice(2)))
+        assert.strictEqual(seen.length, 2)
+        for (const { params, text } of seen) {
+          const plan = db.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...params) as Array<{ detail: string }>
+          const details = plan.map((row) => row.detail).join("; ")
+          assert.match(details, /SEARCH effect_kv USING PRIMARY KEY \(key>\? AND key<\?\)/, details)
+          assert.notMatch(details, /SCAN|TEMP B-TREE/, details)
+          assert.match(text, /LIMIT/)
+        }
+      }).pipe(Effect.scoped),
+    240_000
+  )
+
+  it.live("layerSqlConfig: SQLITE_FILE, KV_TABLE and KV_KEY_PREFIX configure the store; without a target it fails", () =>
+    Effect.gen(function*() {
+      const filename = sqlite.file()
+      const fromEnv = (env: Record<string, string>) =>
+        Layer.provide(layerSqlConfig(), ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+      yield* Effect.scoped(
+        Effect.flatMap(
+          buildStore(fromEnv({ SQLITE_FILE: filename, KV_TABLE: "configured", KV_KEY_PREFIX: "app:" })),
+          (store) => store.set("a", "1")
+        )
+      )
+      assert.deepStrictEqual(
+        withFile(filename, (db) => db.prepare(`SELECT CAST(key AS TEXT) AS key FROM configured`).all()),
+        [{ key: "app:a" }]
+      )
+      for (const env of [{}, { DATABASE_URL: "mysql://db/app" }]) {
+        const exit = yield* Effect.exit(Effect.scoped(buildStore(fromEnv(env))))
+        assert.strictEqual((exit as any).cause?.reasons?.[0]?.error?.reason, "Failure", JSON.stringify(env))
+      }
+    }))
+})

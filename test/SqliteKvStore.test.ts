@@ -1,0 +1,17 @@
+import { layerSql } from "effect-kv/sql"
+import { layerSqlite } from "effect-kv/sqlite"
+import { conformance } from "effect-kv/testing"
+import * as Layer from "effect/Layer"
+import * as BetterSqliteClient from "./support/BetterSqliteClient.ts"
+import { useSqliteDir } from "./support/sqlFixtures.ts"
+
+const sqlite = useSqliteDir()
+
+// Each check builds the layer afresh, on a file of its own.
+conformance("sqlite", Layer.suspend(() => layerSqlite({ filename: sqlite.file() })))
+
+// The same store through Effect's SqlClient, as a program that already has a SQLite client would run it.
+conformance(
+  "sql (SQLite through SqlClient)",
+  Layer.suspend(() => layerSql().pipe(Layer.provide(BetterSqliteClient.layer({ filename: sqlite.file() }))))
+)
