@@ -2,7 +2,7 @@
  * The typical effect-kv program: an upload server's bookkeeping. Upload records live under `upload:<id>`; the
  * program creates some, updates one as its bytes arrive, lists them by prefix and deletes a finished one.
  *
- * The program only asks for `BaseKvStoreService`. `npm start` provides the in-memory store; with `REDIS_URL` (or
+ * The program only asks for `BaseKvStoreService`. `npm run example:records` provides the in-memory store; with `REDIS_URL` (or
  * `REDIS_CLUSTER_NODES`) set, the same program runs on Redis. Nothing in `program` changes.
  */
 import { BaseKvStoreService, memoryKvStore } from "effect-kv"
