@@ -14,7 +14,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as Layer from "effect/Layer"
-import { createServer } from "node:http"
+import * as Http from "node:http"
 import * as Cleanup from "./Cleanup.ts"
 import { UploadServerConfig } from "./Config.ts"
 import * as Files from "./Files.ts"
@@ -23,13 +23,26 @@ import * as Page from "./Page.ts"
 import * as Tus from "./Tus.ts"
 import * as Uploads from "./Uploads.ts"
 
+/**
+ * Node's `server.close()` closes the connections idle at that moment and then waits for the others to end. A client
+ * whose PATCH finishes during the drain keeps its connection alive, which would hold the process up to the deadline:
+ * once the server has stopped listening, a finished response closes its connection and new ones say so.
+ */
+const closingConnectionsWhenDraining = (server: Http.Server): Http.Server =>
+  server.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
+    if (!server.listening) response.setHeader("Connection", "close")
+    response.once("finish", () => {
+      if (!server.listening) setImmediate(() => server.closeIdleConnections())
+    })
+  })
+
 /** A Node HTTP server on the configured address, draining in-flight requests for `shutdownTimeout` when stopped. */
 const httpServer = Layer.unwrap(Effect.gen(function*() {
   const config = yield* UploadServerConfig
   return NodeHttpServer.layer(
     // A PATCH of a large chunk takes as long as the client needs to send it: Node's 300 s request timeout would cut
     // a slow client off mid-body, so the only limit on a request is the client going away.
-    () => createServer({ requestTimeout: 0 }),
+    () => closingConnectionsWhenDraining(Http.createServer({ requestTimeout: 0 })),
     {
       port: config.port,
       host: config.host,

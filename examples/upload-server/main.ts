@@ -7,6 +7,7 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as HttpServer from "effect/http/HttpServer"
 import * as Layer from "effect/Layer"
 import * as Config from "./Config.ts"
@@ -30,4 +31,9 @@ const main = Effect.gen(function*() {
   }).pipe(Effect.provide(server))
 })
 
-NodeRuntime.runMain(main)
+// SIGTERM and Ctrl-C interrupt `main`: that is the server's normal way to stop, so it exits 0 (runMain's default
+// teardown answers 130 to any interruption). A failure to start (a bad setting, Redis unreachable) exits 1.
+NodeRuntime.runMain(main, {
+  teardown: (exit, onExit) =>
+    onExit(Exit.isSuccess(exit) || (Exit.hasInterrupts(exit) && !Exit.hasFails(exit) && !Exit.hasDies(exit)) ? 0 : 1)
+})
