@@ -7,12 +7,14 @@
 import type { MemoryResult, Mode, PointOp } from "../memory.ts"
 import type { BytesResult } from "../memoryBytes.ts"
 import type { RedisListResult, RedisOp, RedisOpsResult } from "../redis.ts"
+import type { UploadResult } from "../uploads.ts"
 import type { Environment } from "./machine.ts"
 import type { Stats } from "./measure.ts"
 import { type MemoryStoreName } from "./memoryStores.ts"
 import { type ListContenderName, LISTED, redisContenderLabel, type RedisContenderName } from "./redisContenders.ts"
 import type { RedisBenchmarkRow } from "./redisData.ts"
 import { count, duration, ratio, shortCount, spread, summarize, type Summary, table } from "./stats.ts"
+import { uploadSections } from "./uploadReport.ts"
 
 export interface Results {
   readonly quick: boolean
@@ -25,6 +27,7 @@ export interface Results {
   readonly redisOps: Array<RedisOpsResult & { readonly round: number }>
   readonly redisList: Array<RedisListResult & { readonly round: number }>
   readonly redisBenchmark: Array<RedisBenchmarkRow & { readonly round: number }>
+  readonly uploads: Array<UploadResult & { readonly round: number }>
   readonly failures: Array<string>
 }
 
@@ -757,6 +760,7 @@ const sections = (results: Results): Array<Section> => {
   if (results.redisList.length > 0) {
     out.push({ title: `Redis: list of ${LISTED} keys under a prefix`, body: redisListTable(results) })
   }
+  out.push(...uploadSections(results.uploads ?? []))
   out.push({ title: "Targets", body: targetsTable(results) })
   const observations = notes(results)
   if (observations.length > 0) out.push({ title: "Notes", body: observations.map((note) => `- ${note}`).join("\n") })
@@ -860,6 +864,14 @@ ${render(section("Memory"))}
 ## Redis
 
 ${render(section("Redis"))}
+## Upload server
+
+\`bench/uploads.ts\` runs each upload server in a process of its own (\`bench/support/uploadServers.ts\`) and drives it
+with one tus-js-client 4.3.1 in the benchmark's process: effect-kv's server (\`examples/upload-server\`, as \`npm start\`
+runs it, request log included) on the memory store and on Redis, and @tus/server 2.4.5 with @tus/file-store on
+@tus/utils' \`MemoryKvStore\` and on its \`RedisKvStore\` (node-redis), all on the same redis-server.
+
+${render(section("Upload server"))}
 ## Environment
 
 ${environmentTable(env)}

@@ -17,7 +17,6 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import { randomUUID } from "node:crypto"
 import { UploadServerConfig } from "./Config.ts"
 
@@ -69,9 +68,10 @@ export const make = Effect.gen(function*() {
         store.setIfAbsent(key(id), owner, lease),
         (taken) => taken ? Effect.void : Effect.fail(new UploadLocked({ id }))
       )
-      const renew = store.compareAndSet(key(id), owner, owner, lease).pipe(
-        Effect.ignore,
-        Effect.repeat(Schedule.spaced(renewEvery))
+      // The first renewal is due a third of a lease after taking it, not at once: most PATCHes never need one.
+      const renew = Effect.sleep(renewEvery).pipe(
+        Effect.andThen(Effect.ignore(store.compareAndSet(key(id), owner, owner, lease))),
+        Effect.forever
       )
       // A failed release (store down) leaves the lease to its TTL, which is what the TTL is for.
       const release = Effect.ignore(store.compareAndSet(key(id), owner, null))

@@ -248,7 +248,10 @@ export const make = Effect.gen(function*() {
             return Effect.ignore(files.truncate(id, offset))
           }
           if (progress.written === 0 && length === current.length) return Effect.void
-          return uploads.advance(current, { offset: offset + progress.written, length }).pipe(
+          const reached = offset + progress.written
+          // Bytes past the offset left by an earlier failed commit cannot outlive completion: cut them off first.
+          const complete = length === reached ? Effect.ignore(files.truncate(id, reached)) : Effect.void
+          return Effect.andThen(complete, uploads.advance(current, { offset: reached, length })).pipe(
             Effect.match({
               onFailure: (error) => {
                 commitFailure = error

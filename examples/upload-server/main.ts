@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as HttpServer from "effect/http/HttpServer"
 import * as Layer from "effect/Layer"
 import * as Config from "./Config.ts"
+import * as Logging from "./Logging.ts"
 import * as Server from "./Server.ts"
 import * as Store from "./Store.ts"
 import { ENDPOINT } from "./Tus.ts"
@@ -29,7 +30,7 @@ const main = Effect.gen(function*() {
     )
     yield* Effect.never
   }).pipe(Effect.provide(server))
-})
+}).pipe(Effect.provide(Logging.layer))
 
 // SIGTERM and Ctrl-C interrupt `main`: that is the server's normal way to stop, so it exits 0 (runMain's default
 // teardown answers 130 to any interruption). A failure to start (a bad setting, Redis unreachable) exits 1.
