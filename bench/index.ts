@@ -10,7 +10,7 @@
  * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
  * claims) makes the process exit non-zero; a missed target does not.
  *
- * `--only memory,bytes,redis,contract,sql` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
+ * `--only memory,bytes,redis,contract,sql,uploads` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -36,6 +36,8 @@ import { LIST_CONTENDERS, LISTED, OPS_KEYSPACE, REDIS_CONTENDERS } from "./suppo
 import { fillKeyspace, populate, redisBenchmark, type RedisBenchmarkRow } from "./support/redisData.ts"
 import { renderDocument, renderTerminal, type Results } from "./support/report.ts"
 import { SQL_CONTENDERS } from "./support/sqlContenders.ts"
+import { UPLOAD_CONTENDERS } from "./support/uploadContenders.ts"
+import type { UploadResult } from "./uploads.ts"
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 
@@ -84,7 +86,7 @@ const QUICK: Plan = {
   childTimeoutMs: 2 * 60_000
 }
 
-const SUITES = ["memory", "bytes", "redis", "contract", "sql"] as const
+const SUITES = ["memory", "bytes", "redis", "contract", "sql", "uploads"] as const
 type Suite = typeof SUITES[number]
 
 /** `items` starting at a different position each round, so no contender always runs first or last. */
@@ -122,6 +124,7 @@ const run = async (): Promise<number> => {
     redisBenchmark: [],
     contract: [],
     sql: [],
+    uploads: [],
     failures: []
   }
 
@@ -273,6 +276,29 @@ const run = async (): Promise<number> => {
     } catch (error) {
       results.failures.push(`contract suite: ${error instanceof Error ? error.message : String(error)}`)
       progress(`contract suite: FAILED ${String(error)}`)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+
+  if (runs("uploads")) {
+    const scope = Scope.makeUnsafe()
+    try {
+      const server = await Effect.runPromise(Scope.provide(startRedisServer(), scope))
+      progress(`uploads, redis-server on ${server.url}`)
+      for (const contender of UPLOAD_CONTENDERS) {
+        const result = await child<UploadResult>(contender, "uploads.ts", [
+          "--contender",
+          contender,
+          "--url",
+          server.url,
+          ...quickFlag
+        ])
+        if (result !== undefined) results.uploads.push({ ...result, round: 0 })
+      }
+    } catch (error) {
+      results.failures.push(`uploads suite: ${error instanceof Error ? error.message : String(error)}`)
+      progress(`uploads suite: FAILED ${String(error)}`)
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }

@@ -9,6 +9,7 @@ import type { MemoryResult, Mode, PointOp } from "../memory.ts"
 import type { BytesResult } from "../memoryBytes.ts"
 import type { RedisListResult, RedisOp, RedisOpsResult } from "../redis.ts"
 import type { SqlOp, SqlResult } from "../sql.ts"
+import type { UploadResult } from "../uploads.ts"
 import type { Environment } from "./machine.ts"
 import type { Stats } from "./measure.ts"
 import { type MemoryStoreName } from "./memoryStores.ts"
@@ -16,6 +17,7 @@ import { type ListContenderName, LISTED, redisContenderLabel, type RedisContende
 import type { RedisBenchmarkRow } from "./redisData.ts"
 import { databaseOf, SQL_CONTENDERS, sqlContenderLabel, type SqlContenderName } from "./sqlContenders.ts"
 import { count, duration, ratio, shortCount, spread, summarize, type Summary, table } from "./stats.ts"
+import { uploadSections } from "./uploadReport.ts"
 
 export interface Results {
   readonly quick: boolean
@@ -32,6 +34,7 @@ export interface Results {
   readonly contract: Array<ContractResult & { readonly round: number }>
   /** Absent in results written before the durable-store suite existed. */
   readonly sql?: Array<SqlResult & { readonly round: number }>
+  readonly uploads: Array<UploadResult & { readonly round: number }>
   readonly failures: Array<string>
 }
 
@@ -854,6 +857,7 @@ const sections = (results: Results): Array<Section> => {
       body: sqlTable(results)
     })
   }
+  out.push(...uploadSections(results.uploads ?? []))
   out.push({ title: "Targets", body: targetsTable(results) })
   const observations = notes(results)
   if (observations.length > 0) out.push({ title: "Notes", body: observations.map((note) => `- ${note}`).join("\n") })
@@ -966,6 +970,15 @@ the disk. Keyv and Effect's \`KeyValueStore\` have no compare-and-set and no lis
 what a user does instead (every key, then a filter).
 
 ${render(section("Durable"))}
+
+## Upload server
+
+\`bench/uploads.ts\` runs each upload server in a process of its own (\`bench/support/uploadServers.ts\`) and drives it
+with one tus-js-client 4.3.1 in the benchmark's process: effect-kv's server (\`examples/upload-server\`, as \`npm start\`
+runs it, request log included) on the memory store and on Redis, and @tus/server 2.4.5 with @tus/file-store on
+@tus/utils' \`MemoryKvStore\` and on its \`RedisKvStore\` (node-redis), all on the same redis-server.
+
+${render(section("Upload server"))}
 ## Environment
 
 ${environmentTable(env)}
