@@ -10,7 +10,7 @@
  * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
  * claims) makes the process exit non-zero; a missed target does not.
  *
- * `--only memory,bytes,redis` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
+ * `--only memory,bytes,redis,contract` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -19,7 +19,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { startRedisServer } from "../test/support/RedisServer.ts"
+import { startRedisCluster, startRedisServer } from "../test/support/RedisServer.ts"
+import type { ContractResult } from "./contract.ts"
 import type { MemoryResult } from "./memory.ts"
 import type { BytesResult } from "./memoryBytes.ts"
 import type { RedisListResult, RedisOpsResult } from "./redis.ts"
@@ -44,6 +45,7 @@ interface Plan {
   readonly listSizes: ReadonlyArray<number>
   readonly listRounds: (size: number) => number
   readonly redisBenchmarkRequests: number
+  readonly contractRounds: number
   readonly childTimeoutMs: number
 }
 
@@ -55,6 +57,7 @@ const FULL: Plan = {
   listSizes: [100_000, 1_000_000],
   listRounds: (size) => size >= 1_000_000 ? 2 : 3,
   redisBenchmarkRequests: 100_000,
+  contractRounds: 2,
   childTimeoutMs: 10 * 60_000
 }
 
@@ -66,10 +69,11 @@ const QUICK: Plan = {
   listSizes: [100_000],
   listRounds: () => 1,
   redisBenchmarkRequests: 10_000,
+  contractRounds: 1,
   childTimeoutMs: 2 * 60_000
 }
 
-const SUITES = ["memory", "bytes", "redis"] as const
+const SUITES = ["memory", "bytes", "redis", "contract"] as const
 type Suite = typeof SUITES[number]
 
 /** `items` starting at a different position each round, so no contender always runs first or last. */
@@ -105,6 +109,7 @@ const run = async (): Promise<number> => {
     redisOps: [],
     redisList: [],
     redisBenchmark: [],
+    contract: [],
     failures: []
   }
 
@@ -226,6 +231,36 @@ const run = async (): Promise<number> => {
     } catch (error) {
       results.failures.push(`redis suite: ${error instanceof Error ? error.message : String(error)}`)
       progress(`redis suite: FAILED ${String(error)}`)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+
+  if (runs("contract")) {
+    const scope = Scope.makeUnsafe()
+    try {
+      // Fresh servers: the ops keyspace above must not slow the scripts' keys, nor these its.
+      const server = await Effect.runPromise(Scope.provide(startRedisServer(), scope))
+      const cluster = await Effect.runPromise(Scope.provide(startRedisCluster(), scope))
+      const rootNodes = cluster.nodes.map(({ host, port }) => `redis://${host}:${port}`).join(",")
+      for (let round = 0; round < plan.contractRounds; round++) {
+        progress(`contract, round ${round + 1}/${plan.contractRounds}`)
+        const memory = await child<ContractResult>("memory", "contract.ts", ["--suite", "memory", ...quickFlag])
+        if (memory !== undefined) results.contract.push({ ...memory, round })
+        const redis = await child<ContractResult>("redis standalone and cluster", "contract.ts", [
+          "--suite",
+          "redis",
+          "--url",
+          server.url,
+          "--cluster",
+          rootNodes,
+          ...quickFlag
+        ])
+        if (redis !== undefined) results.contract.push({ ...redis, round })
+      }
+    } catch (error) {
+      results.failures.push(`contract suite: ${error instanceof Error ? error.message : String(error)}`)
+      progress(`contract suite: FAILED ${String(error)}`)
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }

@@ -30,7 +30,56 @@
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Base64Url from "effect/encoding/Base64Url"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
+
+/**
+ * Options of every write: how long the key lives.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface WriteOptions {
+  /**
+   * The key expires this long after the write: a finite duration of at least 1 millisecond (`"30 minutes"`, `5000`
+   * for milliseconds, `Duration.hours(1)`). Without it the key never expires, even if it had an expiry before.
+   */
+  readonly ttl?: Duration.Input | undefined
+  /** Keep the key's current expiry instead of removing it (Redis `KEEPTTL`). Cannot be combined with `ttl`. */
+  readonly keepTtl?: boolean | undefined
+}
+
+/**
+ * Options of `listPage`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ListPageOptions {
+  /** The most keys the page holds: an integer from 1 to `MAX_PAGE_LIMIT`. */
+  readonly limit: number
+  /** The `cursor` of the previous page; omitted or `null` for the first page. */
+  readonly cursor?: string | null | undefined
+}
+
+/**
+ * One page of a listing.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ListPage {
+  /** Keys in `list` order, with the prefix removed. */
+  readonly keys: ReadonlyArray<string>
+  /** Pass it to the next `listPage` call; `null` after the last page. Opaque: do not parse it. */
+  readonly cursor: string | null
+}
 
 /**
  * A string key-value store. Every operation is a lazy `Effect`.
@@ -39,14 +88,58 @@ import * as Effect from "effect/Effect"
  * @category models
  */
 export interface BaseKvStore {
-  /** The value stored under `key`, or `null` when the key is missing. */
+  /** The value stored under `key`, or `null` when the key is missing (or expired). */
   readonly get: (key: string) => Effect.Effect<string | null, KvStoreError>
   /** Stores `value` under `key`, overwriting any previous value. */
-  readonly set: (key: string, value: string) => Effect.Effect<void, KvStoreError>
+  readonly set: (key: string, value: string, options?: WriteOptions) => Effect.Effect<void, KvStoreError>
   /** Removes `key`; succeeds when the key is already missing. */
   readonly delete: (key: string) => Effect.Effect<void, KvStoreError>
   /** The keys starting with `prefix`, with the prefix removed, sorted ascending, each once. */
   readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<string>, KvStoreError>
+  /** Whether `key` holds a value. */
+  readonly has: (key: string) => Effect.Effect<boolean, KvStoreError>
+  /** The values of `keys`, in their order, `null` for each missing key. Duplicates are allowed. */
+  readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string | null>, KvStoreError>
+  /** Stores every entry; later entries win over earlier ones with the same key. */
+  readonly setMany: (
+    entries: ReadonlyArray<readonly [key: string, value: string]>,
+    options?: WriteOptions
+  ) => Effect.Effect<void, KvStoreError>
+  /** Removes every key; missing keys are skipped. */
+  readonly deleteMany: (keys: ReadonlyArray<string>) => Effect.Effect<void, KvStoreError>
+  /** The number of keys under `prefix`. */
+  readonly count: (prefix: string) => Effect.Effect<number, KvStoreError>
+  /** Deletes every key under `prefix` (`""`: the whole store) and succeeds with how many it deleted. */
+  readonly clear: (prefix: string) => Effect.Effect<number, KvStoreError>
+  /** At most `limit` keys under `prefix` in `list` order, and the cursor of the next page. */
+  readonly listPage: (prefix: string, options: ListPageOptions) => Effect.Effect<ListPage, KvStoreError>
+  /** The keys under `prefix` in `list` order, as a stream read page by page. */
+  readonly listStream: (prefix: string) => Stream.Stream<string, KvStoreError>
+  /** Writes `value` only when `key` is missing (or expired); `true` when it wrote. Atomic. */
+  readonly setIfAbsent: (key: string, value: string, options?: WriteOptions) => Effect.Effect<boolean, KvStoreError>
+  /**
+   * When the value of `key` is `expected` (`null`: missing), replaces it with `next` (`null`: deletes it) and succeeds
+   * with `true`; otherwise changes nothing and succeeds with `false`. Atomic.
+   */
+  readonly compareAndSet: (
+    key: string,
+    expected: string | null,
+    next: string | null,
+    options?: WriteOptions
+  ) => Effect.Effect<boolean, KvStoreError>
+  /**
+   * Atomically replaces the value of `key` with `f(current)` (`null`: missing / deletes) and succeeds with the new
+   * value. `f` may run more than once when other writers race for the key, so it must be pure.
+   */
+  readonly modify: (
+    key: string,
+    f: (current: string | null) => string | null,
+    options?: WriteOptions
+  ) => Effect.Effect<string | null, KvStoreError>
+  /**
+   * The time `key` has left to live: `null` when the key is missing, `Duration.infinity` when it never expires.
+   */
+  readonly ttl: (key: string) => Effect.Effect<Duration.Duration | null, KvStoreError>
 }
 
 /**
@@ -71,25 +164,84 @@ export const MAX_KEY_LENGTH = 1024
 export const MAX_VALUE_LENGTH = 16 * 1024 * 1024
 
 /**
+ * The most keys or entries one `getMany`, `setMany` or `deleteMany` takes. One batch is one request to the backend
+ * (one `MGET` on Redis); a bound keeps a single request from holding a server, or the process's memory, for long.
+ *
+ * @since 0.2.0
+ * @category limits
+ */
+export const MAX_BATCH_SIZE = 10_000
+
+/**
+ * The largest `limit` of one `listPage`.
+ *
+ * @since 0.2.0
+ * @category limits
+ */
+export const MAX_PAGE_LIMIT = 10_000
+
+/**
  * The operations of a `BaseKvStore`, as named in errors.
  *
  * @since 0.1.0
  * @category models
  */
-export type Operation = "get" | "set" | "delete" | "list"
+export type Operation =
+  | "get"
+  | "set"
+  | "delete"
+  | "list"
+  | "has"
+  | "getMany"
+  | "setMany"
+  | "deleteMany"
+  | "count"
+  | "clear"
+  | "listPage"
+  | "setIfAbsent"
+  | "compareAndSet"
+  | "modify"
+  | "ttl"
+
+/**
+ * The argument an input error is about.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type Argument =
+  | "key"
+  | "value"
+  | "prefix"
+  | "expected"
+  | "next"
+  | "options"
+  | "ttl"
+  | "keepTtl"
+  | "keys"
+  | "entries"
+  | "limit"
+  | "cursor"
+  | "f"
 
 /**
  * Why an argument was refused.
  *
  * - `NotAString`: the argument is not a primitive string (a number, `undefined`, an object, a `String` object...).
  * - `Empty`: the key is `""`.
- * - `TooLong`: longer than `MAX_KEY_LENGTH` (keys, prefixes) or `MAX_VALUE_LENGTH` (values).
+ * - `TooLong`: longer than `MAX_KEY_LENGTH` (keys, prefixes) or `MAX_VALUE_LENGTH` (values), or a batch of more than
+ *   `MAX_BATCH_SIZE`.
  * - `MalformedUnicode`: contains a lone UTF-16 surrogate.
+ * - `InvalidOption`: an option of the wrong type or out of range: a `ttl` that is not a finite duration of at least
+ *   1 ms, `ttl` together with `keepTtl`, a `limit` that is not an integer from 1 to `MAX_PAGE_LIMIT`, a cursor that
+ *   no `listPage` returned, a batch that is not an array of keys or `[key, value]` pairs, a `modify` function that is
+ *   not a function.
+ * - `FunctionThrew`: the function given to `modify` threw; its exception is the error's `cause`.
  *
  * @since 0.1.0
  * @category errors
  */
-export type InputReason = "NotAString" | "Empty" | "TooLong" | "MalformedUnicode"
+export type InputReason = "NotAString" | "Empty" | "TooLong" | "MalformedUnicode" | "InvalidOption" | "FunctionThrew"
 
 /**
  * An argument broke the input rules. Nothing was read or written. Retrying cannot help: fix the caller.
@@ -99,25 +251,28 @@ export type InputReason = "NotAString" | "Empty" | "TooLong" | "MalformedUnicode
  */
 export class KvInputError extends Data.TaggedError("KvInputError")<{
   readonly operation: Operation
-  readonly argument: "key" | "value" | "prefix"
+  readonly argument: Argument
   readonly reason: InputReason
-  /** The key, when the caller passed a string as the key; `undefined` otherwise. */
+  /** The key (or prefix), when the caller passed a string as the key; `undefined` otherwise. */
   readonly key: string | undefined
   readonly message: string
+  readonly cause?: unknown
 }> {}
 
 /**
  * Why a backend could not complete an operation.
  *
- * - `Unavailable`: the backend cannot be reached (connection refused or lost, not connected yet). Retrying later can
- *   succeed.
+ * - `Unavailable`: the backend cannot be reached (connection refused or lost, not connected yet, failing over).
+ *   Retrying later can succeed.
  * - `Timeout`: no answer within the backend's timeout. The operation may or may not have been applied.
+ * - `Conflict`: `modify` kept losing the race for the key to other writers until its deadline. Nothing was written
+ *   by this call; retrying can succeed.
  * - `Failure`: the backend answered with an error, or failed in a way that retrying will not fix.
  *
  * @since 0.1.0
  * @category errors
  */
-export type BackendReason = "Unavailable" | "Timeout" | "Failure"
+export type BackendReason = "Unavailable" | "Timeout" | "Conflict" | "Failure"
 
 /**
  * The backend failed to perform the operation.
@@ -150,6 +305,8 @@ export type KvStoreError = KvInputError | KvBackendError
  */
 export class BaseKvStoreService extends Context.Service<BaseKvStoreService, BaseKvStore>()("effect-kv/BaseKvStore") {}
 
+// --- input rules ---
+
 const describe = (input: unknown): string => {
   if (input === null) return "null"
   switch (typeof input) {
@@ -162,7 +319,11 @@ const describe = (input: unknown): string => {
     case "undefined":
       return "undefined"
     case "object":
-      return input instanceof String ? "a String object (pass a primitive string)" : "an object"
+      return input instanceof String
+        ? "a String object (pass a primitive string)"
+        : Array.isArray(input)
+        ? "an array"
+        : "an object"
     default:
       return `a ${typeof input}`
   }
@@ -171,56 +332,40 @@ const describe = (input: unknown): string => {
 const quote = (key: string | undefined): string =>
   key === undefined ? "" : `(${key.length > 60 ? `${JSON.stringify(key.slice(0, 60))}...` : JSON.stringify(key)})`
 
+const valueArguments: ReadonlySet<Argument> = new Set(["value", "expected", "next"])
+
 const refuse = (
   operation: Operation,
-  argument: "key" | "value" | "prefix",
+  argument: Argument,
   input: unknown,
   key: string | undefined,
-  limit: number
+  limit: number,
+  at: string
 ): KvInputError => {
-  const at = `${operation}${argument === "value" ? quote(key) : ""}`
+  const fail = (reason: InputReason, message: string) =>
+    new KvInputError({ operation, argument, reason, key, message: `${at}: ${message}` })
   if (typeof input !== "string") {
-    const hint = argument === "value"
-      ? "Serialize it to a string first, e.g. with JSON.stringify."
+    const hint = valueArguments.has(argument)
+      ? `Serialize it to a string first, e.g. with JSON.stringify${argument === "value" ? "" : ", or pass null"}.`
       : argument === "prefix"
-      ? "Pass \"\" to list every key."
+      ? "Pass \"\" for every key."
       : "Pass a non-empty string."
-    return new KvInputError({
-      operation,
-      argument,
-      reason: "NotAString",
-      key,
-      message: `${at}: the ${argument} must be a string, received ${describe(input)}. ${hint}`
-    })
+    return fail("NotAString", `the ${argument} must be a string, received ${describe(input)}. ${hint}`)
   }
-  if (input.length === 0) {
-    return new KvInputError({
-      operation,
-      argument,
-      reason: "Empty",
-      key,
-      message: `${at}: the key must be a non-empty string, received "".`
-    })
-  }
+  if (input.length === 0) return fail("Empty", `the key must be a non-empty string, received "".`)
   if (input.length > limit) {
-    return new KvInputError({
-      operation,
-      argument,
-      reason: "TooLong",
-      key,
-      message: `${at}: the ${argument} is ${input.length} characters long; the maximum is ${limit}.${
-        argument === "value" ? "" : " Shorten it, e.g. by hashing the variable part."
+    return fail(
+      "TooLong",
+      `the ${argument} is ${input.length} characters long; the maximum is ${limit}.${
+        valueArguments.has(argument) ? "" : " Shorten it, e.g. by hashing the variable part."
       }`
-    })
+    )
   }
-  return new KvInputError({
-    operation,
-    argument,
-    reason: "MalformedUnicode",
-    key,
-    message: `${at}: the ${argument} contains a lone UTF-16 surrogate, so backends that store UTF-8 would change it. ` +
+  return fail(
+    "MalformedUnicode",
+    `the ${argument} contains a lone UTF-16 surrogate, so backends that store UTF-8 would change it. ` +
       "Pass well-formed Unicode."
-  })
+  )
 }
 
 /**
@@ -257,16 +402,20 @@ export const isValidPrefix = (prefix: unknown): prefix is string =>
  * @category validation
  */
 export const invalidKey = (operation: Operation, key: unknown): KvInputError =>
-  refuse(operation, "key", key, typeof key === "string" ? key : undefined, MAX_KEY_LENGTH)
+  refuse(operation, "key", key, typeof key === "string" ? key : undefined, MAX_KEY_LENGTH, operation)
 
 /**
- * The error for a value that `isValidValue` refuses.
+ * The error for a value (or a `compareAndSet` `expected` / `next`) that `isValidValue` refuses.
  *
  * @since 0.1.0
  * @category validation
  */
-export const invalidValue = (key: string, value: unknown): KvInputError =>
-  refuse("set", "value", value, key, MAX_VALUE_LENGTH)
+export const invalidValue = (
+  key: string,
+  value: unknown,
+  operation: Operation = "set",
+  argument: "value" | "expected" | "next" = "value"
+): KvInputError => refuse(operation, argument, value, key, MAX_VALUE_LENGTH, `${operation}${quote(key)}`)
 
 /**
  * The error for a prefix that `isValidPrefix` refuses.
@@ -274,42 +423,548 @@ export const invalidValue = (key: string, value: unknown): KvInputError =>
  * @since 0.1.0
  * @category validation
  */
-export const invalidPrefix = (prefix: unknown): KvInputError =>
-  refuse("list", "prefix", prefix, typeof prefix === "string" ? prefix : undefined, MAX_KEY_LENGTH)
+export const invalidPrefix = (prefix: unknown, operation: Operation = "list"): KvInputError =>
+  refuse(operation, "prefix", prefix, typeof prefix === "string" ? prefix : undefined, MAX_KEY_LENGTH, operation)
+
+const invalidOption = (
+  operation: Operation,
+  argument: Argument,
+  key: string | undefined,
+  message: string,
+  reason: InputReason = "InvalidOption"
+) => new KvInputError({ operation, argument, reason, key, message: `${operation}${quote(key)}: ${message}` })
 
 /**
- * The primitives a backend supplies to `make`. They receive only arguments that passed the input rules.
+ * What a backend is told to do with a key's expiry on a write: expire it after this many milliseconds (an integer of
+ * at least 1), keep its current expiry (`"keep"`), or make it never expire (`null`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Expiry = number | "keep" | null
+
+const ttlMillis = (input: unknown): number | undefined => {
+  // Milliseconds, the common form, without building a Duration.
+  if (typeof input === "number") return Number.isFinite(input) && input >= 1 ? Math.ceil(input) : undefined
+  // Duration.fromInput throws on some malformed objects instead of returning None; both mean "not a duration".
+  let duration: Option.Option<Duration.Duration>
+  try {
+    duration = input === null || typeof input === "boolean" ? Option.none() : Duration.fromInput(input as never)
+  } catch {
+    return undefined
+  }
+  if (Option.isNone(duration) || !Duration.isFinite(duration.value)) return undefined
+  const ms = Duration.toMillis(duration.value)
+  // Rounded up: a key never expires before the ttl it was given.
+  return Number.isFinite(ms) && ms >= 1 ? Math.ceil(ms) : undefined
+}
+
+/** The `Expiry` of a write's options, or the error for options that break the rules. */
+const expiryOf = (
+  operation: Operation,
+  key: string | undefined,
+  options: WriteOptions | undefined
+): Expiry | KvInputError => {
+  if (options === undefined) return null
+  if (options === null || typeof options !== "object") {
+    return invalidOption(operation, "options", key, `options must be an object, received ${describe(options)}.`)
+  }
+  const { keepTtl, ttl } = options
+  if (keepTtl !== undefined && typeof keepTtl !== "boolean") {
+    return invalidOption(operation, "keepTtl", key, `keepTtl must be a boolean, received ${describe(keepTtl)}.`)
+  }
+  if (ttl === undefined) return keepTtl === true ? "keep" : null
+  if (keepTtl === true) {
+    return invalidOption(
+      operation,
+      "ttl",
+      key,
+      "give either ttl (a new expiry) or keepTtl (the current one), not both."
+    )
+  }
+  const ms = ttlMillis(ttl)
+  if (ms === undefined) {
+    return invalidOption(
+      operation,
+      "ttl",
+      key,
+      `ttl must be a finite duration of at least 1 millisecond ("30 minutes", 5000 for milliseconds), received ${
+        describe(ttl)
+      }.`
+    )
+  }
+  return ms
+}
+
+const isInputError = (u: unknown): u is KvInputError => u instanceof KvInputError
+
+const CURSOR_TAG = "kv1."
+
+const encodeCursor = (after: string): string => CURSOR_TAG + Base64Url.encode(after)
+
+const decodeCursor = (cursor: unknown): string | null | KvInputError => {
+  if (cursor === undefined || cursor === null) return null
+  const bad = () =>
+    invalidOption("listPage", "cursor", undefined, `the cursor ${describe(cursor)} was not returned by listPage.`)
+  if (typeof cursor !== "string" || !cursor.startsWith(CURSOR_TAG)) return bad()
+  const decoded = Base64Url.decodeString(cursor.slice(CURSOR_TAG.length))
+  // The last key of a page may be "" (a prefix that is itself a key), so a cursor may hold the empty string.
+  if (Result.isFailure(decoded) || !isValidPrefix(decoded.success) || encodeCursor(decoded.success) !== cursor) {
+    return bad()
+  }
+  return decoded.success
+}
+
+// --- the primitives a backend supplies ---
+
+/**
+ * The primitives a backend supplies to `make`. They receive only arguments that passed the input rules; `expiry` is
+ * the already validated form of the caller's `WriteOptions`.
+ *
+ * The required ones are the few a store cannot be built without; each optional one has a derived default in `make`,
+ * built on the required ones, and a backend supplies it when it can do better (one `MGET` instead of many `GET`s).
+ * Every primitive must keep the contract's rules, expiry included: a key past its expiry is missing to all of them.
  *
  * @since 0.1.0
  * @category constructors
  */
 export interface MakeOptions {
   readonly get: (key: string) => Effect.Effect<string | null, KvStoreError>
-  readonly set: (key: string, value: string) => Effect.Effect<void, KvStoreError>
+  readonly set: (key: string, value: string, expiry: Expiry) => Effect.Effect<void, KvStoreError>
   readonly delete: (key: string) => Effect.Effect<void, KvStoreError>
   /** Must return the stripped, sorted, duplicate-free keys the contract asks for. */
   readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<string>, KvStoreError>
+  /** Atomic: of concurrent callers on one key, across processes, at most one writes. */
+  readonly setIfAbsent: (key: string, value: string, expiry: Expiry) => Effect.Effect<boolean, KvStoreError>
+  /** Atomic compare-and-set; `null` is a missing key as `expected`, a delete as `next`. */
+  readonly compareAndSet: (
+    key: string,
+    expected: string | null,
+    next: string | null,
+    expiry: Expiry
+  ) => Effect.Effect<boolean, KvStoreError>
+  /** Milliseconds left to live: `null` when missing, `Infinity` when the key never expires. */
+  readonly ttl: (key: string) => Effect.Effect<number | null, KvStoreError>
+  readonly has?: ((key: string) => Effect.Effect<boolean, KvStoreError>) | undefined
+  readonly getMany?:
+    | ((keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string | null>, KvStoreError>)
+    | undefined
+  readonly setMany?:
+    | ((entries: ReadonlyArray<readonly [string, string]>, expiry: Expiry) => Effect.Effect<void, KvStoreError>)
+    | undefined
+  readonly deleteMany?: ((keys: ReadonlyArray<string>) => Effect.Effect<void, KvStoreError>) | undefined
+  readonly count?: ((prefix: string) => Effect.Effect<number, KvStoreError>) | undefined
+  readonly clear?: ((prefix: string) => Effect.Effect<number, KvStoreError>) | undefined
+  /** Keys under `prefix` strictly after `after` (stripped, `null`: from the start), at most `limit` + 1 of them. */
+  readonly listAfter?:
+    | ((prefix: string, after: string | null, limit: number) => Effect.Effect<ReadonlyArray<string>, KvStoreError>)
+    | undefined
+  /**
+   * A native atomic `modify`, for backends that can run `f` inside one atomic step (the memory store). It must apply
+   * `f` once per attempt and write nothing when `f` fails.
+   */
+  readonly modify?:
+    | ((
+      key: string,
+      f: (current: string | null) => Result.Result<string | null, KvInputError>,
+      expiry: Expiry
+    ) => Effect.Effect<string | null, KvStoreError>)
+    | undefined
+  /** How long `modify` keeps retrying when other writers win the race. Default: 5 seconds. */
+  readonly modifyTimeout?: Duration.Input | undefined
 }
 
+/** Concurrency of the derived batch operations: enough to fill a pipeline, few enough not to flood a server. */
+const BATCH_CONCURRENCY = 16
+
+/** Keys per page of `listStream`: large enough to amortise a backend round trip, small enough to bound memory. */
+const STREAM_PAGE = 1000
+
 /**
- * Builds a `BaseKvStore` from a backend's primitives, enforcing the input rules in front of them.
+ * One lock per key, for `modify`: a store's own concurrent updates of one key take turns, so only other processes
+ * make it retry. Locks exist only while someone holds or waits for them.
+ */
+const keyLocks = () => {
+  const locks = new Map<string, { readonly semaphore: Semaphore.Semaphore; users: number }>()
+  return <A, E>(key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      let lock = locks.get(key)
+      if (lock === undefined) {
+        lock = { semaphore: Semaphore.makeUnsafe(1), users: 0 }
+        locks.set(key, lock)
+      }
+      const held = lock
+      held.users++
+      return Effect.ensuring(
+        held.semaphore.withPermits(1)(effect),
+        Effect.sync(() => {
+          if (--held.users === 0) locks.delete(key)
+        })
+      )
+    })
+}
+
+/** The longest pause between two attempts of `modify`: a lost race is usually won on the next try. */
+const MAX_RETRY_PAUSE = Duration.millis(50)
+
+/** Why an attempt of the derived `modify` must start over. */
+class Lost extends Data.TaggedError("Lost")<{}> {}
+
+/**
+ * Builds a `BaseKvStore` from a backend's primitives: enforces the input rules in front of them and derives every
+ * operation the backend does not supply.
  *
  * A refused argument fails with `KvInputError` before the backend is touched. The check runs when the effect is
- * built, which is safe because it only reads the (immutable) string arguments; the backend's effect is returned as
- * is, so its laziness is the backend's.
+ * built, which is safe because it only reads the caller's arguments; for a batch, every key and value is checked
+ * before anything is written. The backend's effect is returned as is, so its laziness is the backend's.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: MakeOptions): BaseKvStore =>
-  BaseKvStoreService.of({
-    get: (key) => isValidKey(key) ? options.get(key) : Effect.fail(invalidKey("get", key)),
-    set: (key, value) =>
+export const make = (options: MakeOptions): BaseKvStore => {
+  const { compareAndSet, get } = options
+  const modifyTimeout = Duration.fromInputUnsafe(options.modifyTimeout ?? "5 seconds")
+  const withKeyLock = keyLocks()
+  // Jittered, growing pauses: two processes that collided once should not collide again in lockstep.
+  const retrySchedule = Schedule.exponential("1 millis", 1.5).pipe(
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, MAX_RETRY_PAUSE))),
+    Schedule.jittered,
+    Schedule.upTo({ duration: modifyTimeout })
+  )
+
+  const checkKey = (operation: Operation, key: unknown): KvInputError | undefined =>
+    isValidKey(key) ? undefined : invalidKey(operation, key)
+
+  const checkKeys = (operation: Operation, keys: unknown): KvInputError | undefined => {
+    if (!Array.isArray(keys)) {
+      return invalidOption(operation, "keys", undefined, `keys must be an array of keys, received ${describe(keys)}.`)
+    }
+    if (keys.length > MAX_BATCH_SIZE) {
+      return invalidOption(
+        operation,
+        "keys",
+        undefined,
+        `${keys.length} keys is more than the ${MAX_BATCH_SIZE} one batch takes; split it.`,
+        "TooLong"
+      )
+    }
+    for (let i = 0; i < keys.length; i++) {
+      if (!isValidKey(keys[i])) {
+        const error = invalidKey(operation, keys[i])
+        return new KvInputError({ ...error, message: `${error.message} (keys[${i}]; nothing was read or written)` })
+      }
+    }
+    return undefined
+  }
+
+  const checkEntries = (entries: unknown): KvInputError | undefined => {
+    if (!Array.isArray(entries)) {
+      return invalidOption(
+        "setMany",
+        "entries",
+        undefined,
+        `entries must be an array of [key, value] pairs, received ${describe(entries)}.`
+      )
+    }
+    if (entries.length > MAX_BATCH_SIZE) {
+      return invalidOption(
+        "setMany",
+        "entries",
+        undefined,
+        `${entries.length} entries is more than the ${MAX_BATCH_SIZE} one batch takes; split it.`,
+        "TooLong"
+      )
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]
+      const error = !Array.isArray(entry) || entry.length !== 2
+        ? invalidOption(
+          "setMany",
+          "entries",
+          undefined,
+          `entries[${i}] is ${describe(entry)}, not a [key, value] pair.`
+        )
+        : !isValidKey(entry[0])
+        ? invalidKey("setMany", entry[0])
+        : !isValidValue(entry[1])
+        ? invalidValue(entry[0], entry[1], "setMany")
+        : undefined
+      if (error !== undefined) {
+        return new KvInputError({ ...error, message: `${error.message} (entries[${i}]; nothing was written)` })
+      }
+    }
+    return undefined
+  }
+
+  const checkValueOrNull = (
+    operation: Operation,
+    key: string,
+    value: unknown,
+    argument: "expected" | "next"
+  ): KvInputError | undefined =>
+    value === null || isValidValue(value) ? undefined : invalidValue(key, value, operation, argument)
+
+  /** Runs `f` as an untyped caller may have written it: a throw, or a result that is no value, is an input error. */
+  const applyModify =
+    (key: string, f: (current: string | null) => string | null) =>
+    (current: string | null): Result.Result<string | null, KvInputError> => {
+      let next: unknown
+      try {
+        next = f(current)
+      } catch (cause) {
+        return Result.fail(
+          new KvInputError({
+            operation: "modify",
+            argument: "f",
+            reason: "FunctionThrew",
+            key,
+            message: `modify${quote(key)}: the update function threw (${
+              cause instanceof Error ? cause.message : String(cause)
+            }); nothing was written.`,
+            cause
+          })
+        )
+      }
+      const error = checkValueOrNull("modify", key, next, "next")
+      return error === undefined ? Result.succeed(next as string | null) : Result.fail(
+        new KvInputError({
+          ...error,
+          message: `${error.message} (returned by the update function; nothing was written)`
+        })
+      )
+    }
+
+  const listAfter = options.listAfter ??
+    ((prefix: string, after: string | null, limit: number) =>
+      Effect.map(options.list(prefix), (keys) => {
+        let start = 0
+        if (after !== null) {
+          // The first key after the cursor: a binary search, since `list` is sorted.
+          let high = keys.length
+          while (start < high) {
+            const middle = (start + high) >>> 1
+            if (keys[middle] <= after) start = middle + 1
+            else high = middle
+          }
+        }
+        return keys.slice(start, start + limit + 1)
+      }))
+
+  const page = (prefix: string, after: string | null, limit: number): Effect.Effect<ListPage, KvStoreError> =>
+    Effect.map(listAfter(prefix, after, limit), (keys) =>
+      keys.length > limit
+        ? { keys: keys.slice(0, limit), cursor: encodeCursor(keys[limit - 1]) }
+        : { keys, cursor: null })
+
+  const getMany = options.getMany ??
+    ((keys: ReadonlyArray<string>) => Effect.forEach(keys, get, { concurrency: BATCH_CONCURRENCY }))
+  const deleteMany = options.deleteMany ??
+    ((keys: ReadonlyArray<string>) =>
+      Effect.forEach(keys, options.delete, { concurrency: BATCH_CONCURRENCY, discard: true }))
+
+  const derivedModify = (
+    key: string,
+    f: (current: string | null) => Result.Result<string | null, KvInputError>,
+    expiry: Expiry
+  ): Effect.Effect<string | null, KvStoreError> => {
+    const attempt = Effect.flatMap(get(key), (current) => {
+      const next = f(current)
+      if (Result.isFailure(next)) return Effect.fail(next.failure)
+      return Effect.flatMap(
+        compareAndSet(key, current, next.success, expiry),
+        (won): Effect.Effect<string | null, Lost> => won ? Effect.succeed(next.success) : Effect.fail(new Lost())
+      )
+    })
+    // The first attempt runs bare: it usually wins, and the retry machinery is only built when it lost.
+    return withKeyLock(
+      key,
+      Effect.catchTag(attempt, "Lost", () =>
+        attempt.pipe(
+          Effect.retry({ while: (error) => error instanceof Lost, schedule: retrySchedule }),
+          Effect.catchTag("Lost", () =>
+            Effect.fail(
+              new KvBackendError({
+                operation: "modify",
+                reason: "Conflict",
+                key,
+                message: `modify${quote(key)}: other writers kept changing the key for ${
+                  Duration.format(modifyTimeout)
+                }; nothing was written. Retry later, or update this key less often from many places.`
+              })
+            ))
+        ))
+    )
+  }
+  const modify = options.modify ?? derivedModify
+
+  const withExpiry = <A>(
+    operation: Operation,
+    key: string | undefined,
+    writeOptions: WriteOptions | undefined,
+    f: (expiry: Expiry) => Effect.Effect<A, KvStoreError>
+  ): Effect.Effect<A, KvStoreError> => {
+    // The common write, without options, skips the options check entirely.
+    if (writeOptions === undefined) return f(null)
+    const expiry = expiryOf(operation, key, writeOptions)
+    return isInputError(expiry) ? Effect.fail(expiry) : f(expiry)
+  }
+
+  const count = options.count ?? ((prefix: string) => Effect.map(options.list(prefix), (keys) => keys.length))
+
+  // Page by page, so clearing a large prefix holds one page of keys at a time.
+  const clear = options.clear ?? ((prefix: string) => {
+    const loop = (cleared: number): Effect.Effect<number, KvStoreError> =>
+      Effect.flatMap(
+        listAfter(prefix, null, MAX_BATCH_SIZE - 1),
+        (keys) =>
+          keys.length === 0 ? Effect.succeed(cleared) : Effect.flatMap(
+            deleteMany(keys.map((key) => prefix + key)),
+            () => loop(cleared + keys.length)
+          )
+      )
+    return loop(0)
+  })
+
+  const store: BaseKvStore = {
+    get: (key) => isValidKey(key) ? get(key) : Effect.fail(invalidKey("get", key)),
+    set: (key, value, writeOptions) =>
       !isValidKey(key)
         ? Effect.fail(invalidKey("set", key))
-        : isValidValue(value)
-        ? options.set(key, value)
-        : Effect.fail(invalidValue(key, value)),
+        : !isValidValue(value)
+        ? Effect.fail(invalidValue(key, value))
+        : withExpiry("set", key, writeOptions, (expiry) => options.set(key, value, expiry)),
     delete: (key) => isValidKey(key) ? options.delete(key) : Effect.fail(invalidKey("delete", key)),
-    list: (prefix) => isValidPrefix(prefix) ? options.list(prefix) : Effect.fail(invalidPrefix(prefix))
-  })
+    list: (prefix) => isValidPrefix(prefix) ? options.list(prefix) : Effect.fail(invalidPrefix(prefix)),
+    has: (key) =>
+      !isValidKey(key)
+        ? Effect.fail(invalidKey("has", key))
+        : options.has !== undefined
+        ? options.has(key)
+        : Effect.map(get(key), (value) => value !== null),
+    getMany: (keys) => {
+      const error = checkKeys("getMany", keys)
+      return error !== undefined ? Effect.fail(error) : keys.length === 0 ? Effect.succeed([]) : getMany(keys)
+    },
+    setMany: (entries, writeOptions) => {
+      const error = checkEntries(entries)
+      if (error !== undefined) return Effect.fail(error)
+      return withExpiry("setMany", undefined, writeOptions, (expiry) =>
+        entries.length === 0
+          ? Effect.void
+          : options.setMany !== undefined
+          ? options.setMany(entries, expiry)
+          : Effect.forEach(entries, ([key, value]) => options.set(key, value, expiry), {
+            concurrency: BATCH_CONCURRENCY,
+            discard: true
+          }))
+    },
+    deleteMany: (keys) => {
+      const error = checkKeys("deleteMany", keys)
+      return error !== undefined ? Effect.fail(error) : keys.length === 0 ? Effect.void : deleteMany(keys)
+    },
+    count: (prefix) => isValidPrefix(prefix) ? count(prefix) : Effect.fail(invalidPrefix(prefix, "count")),
+    clear: (prefix) => isValidPrefix(prefix) ? clear(prefix) : Effect.fail(invalidPrefix(prefix, "clear")),
+    listPage: (prefix, pageOptions) => {
+      if (!isValidPrefix(prefix)) return Effect.fail(invalidPrefix(prefix, "listPage"))
+      if (pageOptions === null || typeof pageOptions !== "object") {
+        return Effect.fail(invalidOption(
+          "listPage",
+          "options",
+          prefix,
+          `options must be an object such as { limit: 100 }, received ${describe(pageOptions)}.`
+        ))
+      }
+      const { cursor, limit } = pageOptions
+      if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_PAGE_LIMIT)) {
+        return Effect.fail(invalidOption(
+          "listPage",
+          "limit",
+          prefix,
+          `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}, received ${describe(limit)}.`
+        ))
+      }
+      const after = decodeCursor(cursor)
+      return isInputError(after) ? Effect.fail(after) : page(prefix, after, limit)
+    },
+    listStream: (prefix) =>
+      isValidPrefix(prefix)
+        ? Stream.paginate(null as string | null, (after) =>
+          Effect.map(page(prefix, after, STREAM_PAGE), ({ cursor, keys }) =>
+            [
+              keys,
+              cursor === null ? Option.none() : Option.some(keys[keys.length - 1])
+            ] as const))
+        : Stream.fail(invalidPrefix(prefix, "list")),
+    setIfAbsent: (key, value, writeOptions) =>
+      !isValidKey(key)
+        ? Effect.fail(invalidKey("setIfAbsent", key))
+        : !isValidValue(value)
+        ? Effect.fail(invalidValue(key, value, "setIfAbsent"))
+        : withExpiry("setIfAbsent", key, writeOptions, (expiry) => options.setIfAbsent(key, value, expiry)),
+    compareAndSet: (key, expected, next, writeOptions) => {
+      const error = checkKey("compareAndSet", key) ??
+        checkValueOrNull("compareAndSet", key, expected, "expected") ??
+        checkValueOrNull("compareAndSet", key, next, "next")
+      if (error !== undefined) return Effect.fail(error)
+      return withExpiry("compareAndSet", key, writeOptions, (expiry) => compareAndSet(key, expected, next, expiry))
+    },
+    modify: (key, f, writeOptions) => {
+      if (!isValidKey(key)) return Effect.fail(invalidKey("modify", key))
+      if (typeof f !== "function") {
+        return Effect.fail(invalidOption("modify", "f", key, `f must be a function, received ${describe(f)}.`))
+      }
+      return withExpiry("modify", key, writeOptions, (expiry) => modify(key, applyModify(key, f), expiry))
+    },
+    ttl: (key) =>
+      isValidKey(key)
+        ? Effect.map(options.ttl(key), (ms) => ms === null ? null : Duration.millis(ms))
+        : Effect.fail(invalidKey("ttl", key))
+  }
+  const primitives: Primitives = {
+    get,
+    set: options.set,
+    delete: options.delete,
+    list: options.list,
+    setIfAbsent: options.setIfAbsent,
+    compareAndSet,
+    ttl: options.ttl,
+    has: options.has ?? ((key) => Effect.map(get(key), (value) => value !== null)),
+    getMany,
+    setMany: options.setMany ??
+      ((entries, expiry) =>
+        Effect.forEach(entries, ([key, value]) => options.set(key, value, expiry), {
+          concurrency: BATCH_CONCURRENCY,
+          discard: true
+        })),
+    deleteMany,
+    count,
+    clear,
+    listAfter,
+    modify
+  }
+  Object.defineProperty(store, PrimitivesId, { value: primitives })
+  return BaseKvStoreService.of(store)
+}
+
+/**
+ * Every primitive of `MakeOptions`, none missing: what a store built by `make` runs on.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export type Primitives = {
+  readonly [K in Exclude<keyof MakeOptions, "modifyTimeout">]-?: NonNullable<MakeOptions[K]>
+}
+
+const PrimitivesId: unique symbol = Symbol.for("effect-kv/BaseKvStore/primitives")
+
+/**
+ * The primitives a store built by `make` runs on, behind its input checks: every one present, derived where the
+ * backend gave none. A view over the store (`withPrefix`) builds itself on them, so that its keys are checked once,
+ * against the view's own limits; `undefined` for a store built otherwise.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const primitivesOf = (store: BaseKvStore): Primitives | undefined =>
+  (store as { readonly [PrimitivesId]?: Primitives })[PrimitivesId]

@@ -1,9 +1,27 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BaseKvStoreService, makeMemoryBaseKvStore, memoryKvStore } from "effect-kv"
+import {
+  BaseKvStoreService,
+  type Expiry,
+  layerMemory,
+  make,
+  makeMemoryBaseKvStore,
+  makeMemoryPrimitives,
+  memoryKvStore
+} from "effect-kv"
 import { conformance } from "effect-kv/testing"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as TestClock from "effect/testing/TestClock"
+import * as V8 from "node:v8"
+import * as Vm from "node:vm"
 
-conformance("memory backend (memoryKvStore)", memoryKvStore)
+// A real collection before each heap reading: without it the reading is mostly garbage not yet collected.
+V8.setFlagsFromString("--expose-gc")
+const gc: () => void = Vm.runInNewContext("gc")
+
+conformance("memory backend (memoryKvStore)", memoryKvStore, { clock: "test" })
+conformance("memory backend with maxEntries (layerMemory)", layerMemory({ maxEntries: 1_000_000 }), { clock: "test" })
 
 describe("memory backend", () => {
   it.effect("makeMemoryBaseKvStore returns a ready, isolated store", () =>
@@ -57,4 +75,123 @@ describe("memory backend", () => {
     )
     assert.strictEqual(Effect.runSync(store.list("upload:")).length, 50_001)
   })
+})
+
+describe("memory backend: expiry and bounded memory", () => {
+  it.effect("expiry follows Effect's Clock: TestClock moves a key past its ttl", () =>
+    Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore()
+      yield* store.set("session:1", "alice", { ttl: "10 minutes" })
+      yield* TestClock.adjust("9 minutes")
+      assert.strictEqual(yield* store.get("session:1"), "alice")
+      assert.strictEqual(Duration.toMillis((yield* store.ttl("session:1"))!), 60_000)
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(yield* store.get("session:1"), null, "gone exactly at its expiry")
+    }))
+
+  it("a workload of short-lived keys nobody reads keeps the heap bounded by the live keys", () => {
+    const store = makeMemoryBaseKvStore()
+    let now = 0
+    const clock: Clock.Clock = { ...Clock.Clock.defaultValue(), currentTimeMillisUnsafe: () => now }
+    const run = <A>(effect: Effect.Effect<A, unknown>) =>
+      Effect.runSync(Effect.provideService(effect, Clock.Clock, clock))
+    const heapAfter = (rounds: number) => {
+      for (let round = 0; round < rounds; round++) {
+        // A distinct 1 KB value per key, so that every entry really costs memory.
+        run(
+          store.setMany(Array.from({ length: 1000 }, (_, i) => [`tmp:${round}:${i}`, `${round}:${i}:`.padEnd(1024)]), {
+            ttl: 5
+          })
+        )
+        now += 10
+      }
+      run(store.set("trigger", "write"))
+      gc()
+      return process.memoryUsage().heapUsed
+    }
+    const before = heapAfter(20)
+    // 200 rounds of 1,000 keys of 1 KB would hold over 200 MB if nothing were reclaimed.
+    const after = heapAfter(200)
+    assert.isBelow(after - before, 50 * 1024 * 1024, `heap grew by ${((after - before) / 1024 / 1024).toFixed(1)} MB`)
+    assert.strictEqual(run(store.count("")), 1)
+  })
+
+  it.effect("maxEntries evicts the least recently used key; a get or a write counts as use", () =>
+    Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore({ maxEntries: 3 })
+      yield* store.setMany([["a", "1"], ["b", "2"], ["c", "3"]])
+      yield* store.get("a")
+      yield* store.set("d", "4")
+      assert.deepStrictEqual(yield* store.list(""), ["a", "c", "d"], "b was the least recently used")
+      yield* store.set("c", "3!")
+      yield* store.set("e", "5")
+      assert.deepStrictEqual(yield* store.list(""), ["c", "d", "e"], "a was used before c and d were written")
+      assert.isTrue(yield* store.setIfAbsent("f", "6"))
+      assert.deepStrictEqual(yield* store.list(""), ["c", "e", "f"])
+      assert.strictEqual(yield* store.count(""), 3)
+      yield* store.delete("e")
+      yield* store.set("g", "7")
+      assert.deepStrictEqual(yield* store.list(""), ["c", "f", "g"], "a delete frees a place without evicting")
+    }))
+
+  it("maxEntries must be a positive integer", () => {
+    for (const bad of [0, -1, 1.5, NaN, Infinity, "10", null]) {
+      assert.throws(() => makeMemoryBaseKvStore({ maxEntries: bad as number }), TypeError, /maxEntries/)
+      assert.throws(() => layerMemory({ maxEntries: bad as number }), TypeError, /maxEntries/)
+    }
+    assert.doesNotThrow(() => makeMemoryBaseKvStore({ maxEntries: 1 }))
+  })
+})
+
+describe("memory backend: two stores over one keyspace", () => {
+  it.live(
+    "500 + 500 concurrent increments from two stores racing on one key, as two processes would: 1,000",
+    () =>
+      Effect.gen(function*() {
+        // Two stores with their own local turns and retries over the same data, with the derived modify (get, then
+        // compareAndSet) and a pause between the two, so that they really race.
+        const { modify: _atomicInOneStep, ...shared } = makeMemoryPrimitives()
+        let lost = 0
+        const racing = {
+          ...shared,
+          get: (key: string) => Effect.tap(shared.get(key), () => Effect.yieldNow),
+          compareAndSet: (key: string, expected: string | null, next: string | null, expiry: Expiry) =>
+            Effect.tap(shared.compareAndSet(key, expected, next, expiry), (won) => Effect.sync(() => won || lost++))
+        }
+        const a = make(racing)
+        const b = make(racing)
+        const increment = (current: string | null) => String(Number(current ?? "0") + 1)
+        yield* Effect.forEach(
+          Array.from({ length: 1000 }, (_, i) => i % 2 === 0 ? a : b),
+          (store) => store.modify("counter", increment),
+          { concurrency: "unbounded", discard: true }
+        )
+        assert.strictEqual(yield* a.get("counter"), "1000")
+        assert.isAbove(lost, 0, "the two stores did race, and the losers retried")
+      }),
+    60_000
+  )
+})
+
+describe("memory backend: the expiry heap", () => {
+  it("a key re-written with a long ttl again and again keeps memory bounded (a renewed lease)", () => {
+    const store = makeMemoryBaseKvStore()
+    const heapAfter = (writes: number) => {
+      // In rounds of 10,000, so that the test's own arrays are not what the heap reading sees.
+      for (let round = 0; round < writes; round += 10_000) {
+        Effect.runSync(Effect.forEach(
+          Array.from({ length: 10_000 }, (_, i) => i),
+          (i) => store.set(`lease:${i % 10}`, "owner", { ttl: "1 day" }),
+          { discard: true }
+        ))
+      }
+      gc()
+      return process.memoryUsage().heapUsed
+    }
+    const before = heapAfter(100_000)
+    // Without compaction each write would leave a heap entry behind for a day: 2,000,000 of them, over 30 MB.
+    const after = heapAfter(2_000_000)
+    assert.isBelow(after - before, 10 * 1024 * 1024, `heap grew by ${((after - before) / 1024 / 1024).toFixed(1)} MB`)
+    assert.strictEqual(Effect.runSync(store.count("lease:")), 10)
+  }, 60_000)
 })

@@ -3,16 +3,16 @@
  * breaks one rule the way real stores have broken it; the suite must catch each, in the check for that rule.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type BaseKvStore, BaseKvStoreService, make, makeMemoryBaseKvStore, type MakeOptions } from "effect-kv"
+import { BaseKvStoreService, make, makeMemoryBaseKvStore, makeMemoryPrimitives, type MakeOptions } from "effect-kv"
 import { checks } from "effect-kv/testing"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 
 /** A correct memory store with some primitives replaced. The replacements get the same input checks as any backend. */
-const broken = (override: (memory: BaseKvStore) => Partial<MakeOptions>): Layer.Layer<BaseKvStoreService> =>
+const broken = (override: (memory: MakeOptions) => Partial<MakeOptions>): Layer.Layer<BaseKvStoreService> =>
   Layer.sync(BaseKvStoreService)(() => {
-    const memory = makeMemoryBaseKvStore()
+    const memory = makeMemoryPrimitives()
     return make({ ...memory, ...override(memory) })
   })
 
@@ -120,8 +120,8 @@ describe("the conformance suite catches broken backends", () => {
   it.live("writing when the effect is built instead of when it runs", () =>
     expectCaught(
       broken((memory) => ({
-        set: (key, value) => {
-          Effect.runSync(memory.set(key, value))
+        set: (key, value, expiry) => {
+          Effect.runSync(memory.set(key, value, expiry))
           return Effect.void
         }
       })),
@@ -149,7 +149,7 @@ describe("the conformance suite catches broken backends", () => {
     expectCaught(
       Layer.sync(BaseKvStoreService)(() => {
         let values = new Map<string, string>()
-        const memory = makeMemoryBaseKvStore()
+        const memory = makeMemoryPrimitives()
         const update = (f: (copy: Map<string, string>) => void) =>
           Effect.gen(function*() {
             const copy = new Map(values)
@@ -176,6 +176,7 @@ describe("the conformance suite catches broken backends", () => {
       Layer.sync(BaseKvStoreService)(() => {
         const memory = makeMemoryBaseKvStore()
         return {
+          ...memory,
           get: (key) => memory.get(String(key) || "empty"),
           set: (key, value) => memory.set(String(key) || "empty", String(value).slice(0, 1000)),
           delete: (key) => memory.delete(String(key) || "empty"),
@@ -183,5 +184,102 @@ describe("the conformance suite catches broken backends", () => {
         }
       }),
       ["bad-key", "bad-value", "bad-prefix", "tagged-errors", "model"]
+    ))
+})
+
+describe("the conformance suite catches broken atomic updates, expiry, batches and paging", () => {
+  it.live("modify as get-then-set (Effect KeyValueStore.modify, @uploadista's offset update)", () =>
+    expectCaught(
+      broken((memory) => ({
+        modify: (key, f, expiry) =>
+          Effect.gen(function*() {
+            const current = yield* memory.get(key)
+            yield* Effect.yieldNow
+            const next = f(current)
+            if (next._tag === "Failure") return yield* next.failure
+            if (next.success === null) yield* memory.delete(key)
+            else yield* memory.set(key, next.success, expiry)
+            return next.success
+          })
+      })),
+      ["modify", "atomic-contention"]
+    ))
+
+  it.live("setIfAbsent as get-then-set", () =>
+    expectCaught(
+      broken((memory) => ({
+        setIfAbsent: (key, value, expiry) =>
+          Effect.gen(function*() {
+            if ((yield* memory.get(key)) !== null) return false
+            yield* Effect.yieldNow
+            yield* memory.set(key, value, expiry)
+            return true
+          })
+      })),
+      ["set-if-absent", "atomic-contention"]
+    ))
+
+  it.live("expiry checked only on get, so listings still show expired keys (Keyv's memory store)", () =>
+    expectCaught(
+      broken((memory) => {
+        const everWritten = new Set<string>()
+        const listed = (prefix: string) =>
+          [...everWritten].filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length)).sort()
+        const track = <A, E>(key: string, write: Effect.Effect<A, E>) =>
+          Effect.tap(write, () => Effect.sync(() => everWritten.add(key)))
+        return {
+          set: (key, value, expiry) => track(key, memory.set(key, value, expiry)),
+          setIfAbsent: (key, value, expiry) => track(key, memory.setIfAbsent(key, value, expiry)),
+          compareAndSet: (key, expected, next, expiry) => track(key, memory.compareAndSet(key, expected, next, expiry)),
+          modify: (key, f, expiry) => track(key, memory.modify!(key, f, expiry)),
+          setMany: (entries, expiry) =>
+            Effect.tap(memory.setMany!(entries, expiry), () =>
+              Effect.sync(() => entries.forEach(([key]) => everWritten.add(key)))),
+          delete: (key) =>
+            Effect.tap(memory.delete(key), () => Effect.sync(() => everWritten.delete(key))),
+          list: (prefix) => Effect.sync(() => listed(prefix)),
+          count: (prefix) => Effect.sync(() => listed(prefix).length),
+          listAfter: (prefix, after, limit) =>
+            Effect.sync(() => listed(prefix).filter((key) => after === null || key > after).slice(0, limit + 1))
+        }
+      }),
+      ["ttl-expires"]
+    ))
+
+  it.live("keepTtl ignored (the write drops the expiry)", () =>
+    expectCaught(
+      broken((memory) => ({
+        set: (key, value, expiry) => memory.set(key, value, expiry === "keep" ? null : expiry)
+      })),
+      ["ttl-overwrite"]
+    ))
+
+  it.live("a batch that writes the valid entries before the bad one", () =>
+    expectCaught(
+      Layer.sync(BaseKvStoreService)(() => {
+        const memory = makeMemoryBaseKvStore()
+        return {
+          ...memory,
+          setMany: (entries) => Effect.forEach(entries, ([key, value]) => memory.set(key, value), { discard: true })
+        }
+      }),
+      ["bad-batch"]
+    ))
+
+  it.live("listPage with an offset cursor, which repeats a key when one is written behind it", () =>
+    expectCaught(
+      Layer.sync(BaseKvStoreService)(() => {
+        const memory = makeMemoryBaseKvStore()
+        return {
+          ...memory,
+          listPage: (prefix, { cursor, limit }) =>
+            Effect.map(memory.list(prefix), (keys) => {
+              const offset = Number(cursor ?? 0)
+              const next = offset + limit
+              return { keys: keys.slice(offset, next), cursor: next < keys.length ? String(next) : null }
+            })
+        }
+      }),
+      ["list-page-changes"]
     ))
 })

@@ -4,6 +4,7 @@
  * Every row shows the median with its interquartile range (p25–p75 of all samples of all rounds) and its ratio to
  * the row's floor: the plain `Map` in memory, the raw client over Redis.
  */
+import type { ContractResult } from "../contract.ts"
 import type { MemoryResult, Mode, PointOp } from "../memory.ts"
 import type { BytesResult } from "../memoryBytes.ts"
 import type { RedisListResult, RedisOp, RedisOpsResult } from "../redis.ts"
@@ -25,6 +26,8 @@ export interface Results {
   readonly redisOps: Array<RedisOpsResult & { readonly round: number }>
   readonly redisList: Array<RedisListResult & { readonly round: number }>
   readonly redisBenchmark: Array<RedisBenchmarkRow & { readonly round: number }>
+  /** The grown contract (atomic updates, expiry, batches, paging, bounded memory), each group beside its floor. */
+  readonly contract: Array<ContractResult & { readonly round: number }>
   readonly failures: Array<string>
 }
 
@@ -722,6 +725,41 @@ interface Section {
   readonly body: string
 }
 
+/** The groups of the contract suite, in the order they ran, each with its rows pooled across rounds. */
+export const contractGroups = (
+  results: Results
+): Array<{ readonly group: string; readonly rows: Array<{ label: string; floor: boolean; summary: Summary }> }> => {
+  const groups = new Map<string, Map<string, { floor: boolean; stats: Array<Stats> }>>()
+  for (const result of results.contract) {
+    for (const row of result.rows) {
+      const rows = groups.get(row.group) ?? new Map()
+      groups.set(row.group, rows)
+      const entry = rows.get(row.label) ?? { floor: row.floor, stats: [] }
+      rows.set(row.label, entry)
+      entry.stats.push(row.stats)
+    }
+  }
+  return [...groups].map(([group, rows]) => ({
+    group,
+    rows: [...rows].map(([label, { floor, stats }]) => ({ label, floor, summary: summarize(stats) }))
+  }))
+}
+
+const contractTable = (rows: ReadonlyArray<{ label: string; floor: boolean; summary: Summary }>): string => {
+  const floor = rows.find((row) => row.floor)?.summary
+  return table(
+    ["", "median", "p25 – p75", "× floor"],
+    rows.map((
+      { label, summary }
+    ) => [
+      label,
+      duration(summary.median),
+      spread(summary),
+      floor === undefined ? "—" : ratio(summary.median / floor.median)
+    ])
+  )
+}
+
 const sections = (results: Results): Array<Section> => {
   const out: Array<Section> = []
   const sizes = memorySizes(results)
@@ -756,6 +794,9 @@ const sections = (results: Results): Array<Section> => {
   }
   if (results.redisList.length > 0) {
     out.push({ title: `Redis: list of ${LISTED} keys under a prefix`, body: redisListTable(results) })
+  }
+  for (const { group, rows } of contractGroups(results)) {
+    out.push({ title: `Contract: ${group}`, body: contractTable(rows) })
   }
   out.push({ title: "Targets", body: targetsTable(results) })
   const observations = notes(results)

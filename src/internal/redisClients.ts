@@ -19,6 +19,8 @@ export type Scan = (
 ) => Promise<readonly [string, ReadonlyArray<unknown>]>
 
 export interface RedisAdapter {
+  /** A cluster client: one command may not span hash slots, so batches are split by slot. */
+  readonly cluster: boolean
   /** False while the client is connecting, reconnecting or closed: commands would be queued or rejected. */
   readonly isReady: () => boolean
   /** Whether the client has been ready at least once: after that, "not ready" means disconnected. */
@@ -33,6 +35,11 @@ export interface RedisAdapter {
   readonly get: (key: string) => Promise<unknown>
   readonly set: (key: string, value: string) => Promise<unknown>
   readonly del: (key: string) => Promise<unknown>
+  /**
+   * Any command, sent as is, for the operations beyond the hot path. `key` is the command's first key, which routes
+   * it to its master in a cluster; `readonly` lets a cluster client send it to a replica.
+   */
+  readonly call: (key: string, args: ReadonlyArray<string>, readonly: boolean) => Promise<unknown>
   /**
    * A SCAN per master (the one server when standalone). Rejects with `UncoveredSlotsError` when a part of the
    * keyspace has no reachable master: scanning the others would return a listing without its keys.
@@ -249,6 +256,7 @@ const nodeRedis = (client: Loose): RedisAdapter => {
   const fast = client.withCommandOptions({ timeout: 0 })
   const ready = readiness(client, () => client.isReady === true, "ready")
   return {
+    cluster: false,
     ...ready,
     // isOpen stays true while node-redis reconnects; it is false only once the client was closed.
     ...lifecycle(
@@ -259,6 +267,7 @@ const nodeRedis = (client: Loose): RedisAdapter => {
     get: (key) => fast.get(key),
     set: (key, value) => fast.set(key, value),
     del: (key) => fast.del(key),
+    call: (_key, args) => fast.sendCommand(args),
     masters: async () => [nodeRedisScan(fast)],
     classify: classifyNodeRedis
   }
@@ -271,6 +280,7 @@ const nodeRedisCluster = (cluster: Loose): RedisAdapter => {
   // A cluster is ready once discovery succeeded, and says so with "connect".
   const ready = readiness(cluster, () => nodeRedisReady(cluster), "connect")
   return {
+    cluster: true,
     ...ready,
     ...lifecycle(
       ready.isReady,
@@ -280,6 +290,7 @@ const nodeRedisCluster = (cluster: Loose): RedisAdapter => {
     get: (key) => fast.get(key),
     set: (key, value) => fast.set(key, value),
     del: (key) => fast.del(key),
+    call: (key, args, readonly) => fast.sendCommand(key, readonly, args),
     // A bare SCAN through the cluster object reaches one random node (v5); every master must be scanned, and every
     // slot must have one, or the listing would silently miss that part of the keyspace.
     masters: async () => {
@@ -302,12 +313,14 @@ const nodeRedisCluster = (cluster: Loose): RedisAdapter => {
 const ioRedisReady = (client: Loose): Readiness => readiness(client, () => client.status === "ready", "ready")
 
 const ioRedis = (client: Loose, ready = ioRedisReady(client)): RedisAdapter => ({
+  cluster: false,
   ...ready,
   // "end": closed by its owner, or its retryStrategy gave up: no reconnection will follow.
   ...lifecycle(ready.isReady, () => client.status === "end", async () => client.disconnect()),
   get: (key) => client.get(key),
   set: (key, value) => client.set(key, value),
   del: (key) => client.del(key),
+  call: (_key, args) => client.call(...args),
   masters: async () => [ioRedisScan(client)],
   classify: classifyIoRedis
 })
@@ -325,11 +338,14 @@ const ioRedisUncovered = (cluster: Loose): number | undefined => {
 }
 
 const ioRedisCluster = (cluster: Loose, ready = ioRedisReady(cluster)): RedisAdapter => ({
+  cluster: true,
   ...ready,
   ...lifecycle(ready.isReady, () => cluster.status === "end", async () => cluster.disconnect()),
   get: (key) => cluster.get(key),
   set: (key, value) => cluster.set(key, value),
   del: (key) => cluster.del(key),
+  // ioredis routes a command by the keys its command table names, EVALSHA's included.
+  call: (_key, args) => cluster.call(...args),
   masters: async () => {
     if (ioRedisUncovered(cluster) !== undefined) {
       // SCANs reach no slot, so nothing else makes ioredis notice a failover (a replica promoted in place of a dead
