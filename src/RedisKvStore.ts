@@ -10,12 +10,17 @@
  * **Failure behaviour.** Every command has a deadline (`timeout`, default 2 seconds) enforced by effect-kv itself: the
  * clients' own timeouts stop counting once a command is written. While the connection is down, operations fail at
  * once with `KvBackendError` (reason `"Unavailable"`) instead of queueing; clients the layer creates reconnect forever
- * in the background, so operations succeed again when Redis is back, without a restart.
+ * in the background, so operations succeed again when Redis is back, without a restart. A client that has never
+ * been ready yet is waited for, within the same deadline. Errors are classified by the server's error code and the
+ * client's error class: `Unavailable` is worth retrying (`READONLY` during a failover, `LOADING`, `CLUSTERDOWN`...),
+ * `Timeout` may have been applied, `Failure` will not get better by itself.
  *
  * **Listing.** `list(prefix)` runs `SCAN` with the prefix's glob characters escaped and `COUNT` = `scanCount` (default
- * 1000) on every master, removes duplicates (SCAN may return a key twice), strips the prefix and sorts. SCAN walks the
- * whole keyspace of each master on every call, so a listing costs time proportional to the number of keys in Redis,
- * not to the number listed: fine for thousands to a few million keys, not for a hot path over a large keyspace.
+ * 1000) on every master at once, removes duplicates (SCAN may return a key twice), strips the prefix and sorts. The
+ * whole listing has one deadline, `listTimeout` (default: `timeout`), and fails as soon as one master fails, stopping
+ * the others; on a cluster it fails unless every slot has a reachable master. SCAN walks the whole keyspace of each
+ * master on every call, so a listing costs time proportional to the number of keys in Redis, not to the number
+ * listed: fine for thousands to a few million keys, not for a hot path over a large keyspace.
  *
  * **Namespaces.** With `keyPrefix: "app1:"` every key is stored as `app1:<key>`, and nothing outside the namespace
  * is read, listed or deleted, so several applications can share one Redis.
@@ -83,13 +88,14 @@ export interface MakeRedisOptions extends RedisStoreOptions {
 }
 
 /**
- * Wraps a connected node-redis or ioredis client (standalone or cluster) that you own in a `BaseKvStore`. effect-kv
- * never closes it.
+ * Wraps a node-redis or ioredis client (standalone or cluster) that you own in a `BaseKvStore`. effect-kv never
+ * closes it.
  *
  * Configure your client not to queue commands while disconnected (node-redis: `disableOfflineQueue: true`; ioredis:
  * `enableOfflineQueue: false, maxRetriesPerRequest: 0`) and give it an `error` listener: without one, node-redis
- * crashes the process when the connection drops. effect-kv also refuses commands while the client is not ready, so
- * they fail at once instead of waiting in the client's queue.
+ * crashes the process when the connection drops. effect-kv also refuses commands while a client that has been ready
+ * is not, so they fail at once instead of waiting in the client's queue; a client still making its first connection
+ * (`new Redis(url)` used at once, or `connect()` not awaited) is waited for within the operation's deadline.
  *
  * Throws a `TypeError` at once when `redis` is not such a client, when it has a client-side `keyPrefix` (use this
  * `keyPrefix` instead: SCAN ignores the client's), or when an option is out of range.

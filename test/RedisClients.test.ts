@@ -23,7 +23,9 @@ import {
   createClientPool as createClientPool5,
   createCluster as createCluster5
 } from "redis5"
-import { rootNodes, uniqueNamespace, useRedisCluster, useRedisServer } from "./support/fixtures.ts"
+import { closeNodeRedis } from "../src/internal/redisClients.ts"
+import { eventually, holds, rootNodes, uniqueNamespace, useRedisCluster, useRedisServer } from "./support/fixtures.ts"
+import { redisCommand } from "./support/RedisServer.ts"
 
 const server = useRedisServer()
 const cluster = useRedisCluster()
@@ -230,6 +232,35 @@ describe("redis: makeRedisBaseKvStore refuses what it cannot use", () => {
       assert.instanceOf(error, KvBackendError)
       assert.strictEqual((error as KvBackendError).operation, "connect")
       assert.strictEqual((error as KvBackendError).reason, "Failure")
+    }))
+})
+
+describe("redis: closing a client the layer created", () => {
+  // The layer creates clients of the installed major (v6 here); a project on redis v5 gets v5 clusters, which have no
+  // isReady. Closing one must still wait for the replies in flight.
+  it.live("a node-redis v5 cluster is closed gracefully: a reply in flight is delivered, not dropped", () =>
+    Effect.gen(function*() {
+      const client = createCluster5({
+        rootNodes: rootNodes(cluster()).map((url) => ({ url })),
+        defaults: { disableOfflineQueue: true }
+      })
+      client.on("error", () => undefined)
+      yield* Effect.promise(() => client.connect())
+      // BLPOP on an empty list answers null after its timeout: once the server holds it blocked, its reply is in flight.
+      const pending = client.blPop(`${uniqueNamespace()}empty`, 0.5).then(
+        (reply) => ({ reply }),
+        (error: unknown) => ({ error: String(error) })
+      )
+      yield* eventually(
+        "the BLPOP is blocked on its master",
+        5_000,
+        holds(Effect.map(
+          Effect.forEach(cluster().nodes, (node) => redisCommand(node.port, "INFO", "clients")),
+          (infos) => infos.some((info) => /blocked_clients:[1-9]/.test(info ?? ""))
+        ))
+      )
+      yield* Effect.promise(() => closeNodeRedis(client, 5_000))
+      assert.deepStrictEqual(yield* Effect.promise(() => pending), { reply: null })
     }))
 })
 

@@ -10,6 +10,7 @@ import { type BackendReason, KvBackendError } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
 import * as Result from "effect/Result"
 import { buildStore, canKillServers, eventually, holds, rootNodes, uniqueNamespace } from "./support/fixtures.ts"
 import { awaitClusterOk, redisCommand, startRedisCluster } from "./support/RedisServer.ts"
@@ -176,5 +177,36 @@ describe.skipIf(!canKillServers)("redis cluster: listings that fail", () => {
           }), { concurrency: "unbounded", discard: true })
       }),
     120_000
+  )
+
+  it.live(
+    "the error of a single node's connection is logged, naming the node, on both clients",
+    () =>
+      Effect.gen(function*() {
+        const cluster = yield* startRedisCluster()
+        const victim = cluster.servers[2]
+        const warnings: Array<string> = []
+        const capture = Logger.layer([
+          Logger.make(({ logLevel, message }) => {
+            if (logLevel === "Warn") warnings.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+          })
+        ])
+        yield* Effect.gen(function*() {
+          for (const client of clients) {
+            yield* buildStore(layerRedis({ cluster: { rootNodes: rootNodes(cluster) }, client }))
+          }
+          yield* victim.kill
+          yield* eventually(
+            "both clients logged the lost node",
+            15_000,
+            holds(
+              Effect.sync(() =>
+                warnings.filter((warning) => warning.includes(`node 127.0.0.1:${victim.port}`)).length >= clients.length
+              )
+            )
+          )
+        }).pipe(Effect.provide(capture))
+      }),
+    60_000
   )
 })

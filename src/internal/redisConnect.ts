@@ -179,7 +179,9 @@ const createNodeRedis = ({ connection, connectTimeoutMs, library }: ConnectOptio
   const user: Loose = connection.clientOptions
   let connected = false
   const socket = {
-    connectTimeout: connectTimeoutMs,
+    // A second beyond the layer's own deadline, which is what reports a first connection that takes too long, as a
+    // Timeout; the clients' timer would race it and report the same thing as a lost connection.
+    connectTimeout: connectTimeoutMs + 1000,
     ...nodeRedisTls(connection.tls),
     // The first failure fails connect() (and the layer); after that, reconnect forever.
     reconnectStrategy: (retries: number, cause: Error) => connected ? backoff(retries) : cause
@@ -228,7 +230,8 @@ const createIoRedis = ({ connection, connectTimeoutMs, library }: ConnectOptions
     enableOfflineQueue: false,
     // Fail a command whose connection drops instead of holding it for a resend after reconnecting.
     maxRetriesPerRequest: 0,
-    connectTimeout: connectTimeoutMs
+    // As for node-redis: the layer's deadline reports a slow first connection.
+    connectTimeout: connectTimeoutMs + 1000
   }
   if (connection.target._tag === "Standalone") {
     return new Redis(connection.target.url, { ...user, ...common, retryStrategy: backoff })
