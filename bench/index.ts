@@ -10,7 +10,7 @@
  * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
  * claims) makes the process exit non-zero; a missed target does not.
  *
- * `--only memory,bytes,redis,sql` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
+ * `--only memory,bytes,redis,contract,sql,uploads` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -21,7 +21,8 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { startPostgresServer } from "../test/support/PostgresServer.ts"
-import { startRedisServer } from "../test/support/RedisServer.ts"
+import { startRedisCluster, startRedisServer } from "../test/support/RedisServer.ts"
+import type { ContractResult } from "./contract.ts"
 import type { MemoryResult } from "./memory.ts"
 import type { BytesResult } from "./memoryBytes.ts"
 import type { RedisListResult, RedisOpsResult } from "./redis.ts"
@@ -35,6 +36,8 @@ import { LIST_CONTENDERS, LISTED, OPS_KEYSPACE, REDIS_CONTENDERS } from "./suppo
 import { fillKeyspace, populate, redisBenchmark, type RedisBenchmarkRow } from "./support/redisData.ts"
 import { renderDocument, renderTerminal, type Results } from "./support/report.ts"
 import { SQL_CONTENDERS } from "./support/sqlContenders.ts"
+import { UPLOAD_CONTENDERS } from "./support/uploadContenders.ts"
+import type { UploadResult } from "./uploads.ts"
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 
@@ -48,6 +51,7 @@ interface Plan {
   readonly listSizes: ReadonlyArray<number>
   readonly listRounds: (size: number) => number
   readonly redisBenchmarkRequests: number
+  readonly contractRounds: number
   /** Keys in the durable-store suite's keyspace, and its rounds. */
   readonly sqlSize: number
   readonly sqlRounds: number
@@ -62,6 +66,7 @@ const FULL: Plan = {
   listSizes: [100_000, 1_000_000],
   listRounds: (size) => size >= 1_000_000 ? 2 : 3,
   redisBenchmarkRequests: 100_000,
+  contractRounds: 2,
   sqlSize: 10_000,
   sqlRounds: 3,
   childTimeoutMs: 10 * 60_000
@@ -75,12 +80,13 @@ const QUICK: Plan = {
   listSizes: [100_000],
   listRounds: () => 1,
   redisBenchmarkRequests: 10_000,
+  contractRounds: 1,
   sqlSize: 2_000,
   sqlRounds: 1,
   childTimeoutMs: 2 * 60_000
 }
 
-const SUITES = ["memory", "bytes", "redis", "sql"] as const
+const SUITES = ["memory", "bytes", "redis", "contract", "sql", "uploads"] as const
 type Suite = typeof SUITES[number]
 
 /** `items` starting at a different position each round, so no contender always runs first or last. */
@@ -116,7 +122,9 @@ const run = async (): Promise<number> => {
     redisOps: [],
     redisList: [],
     redisBenchmark: [],
+    contract: [],
     sql: [],
+    uploads: [],
     failures: []
   }
 
@@ -238,6 +246,59 @@ const run = async (): Promise<number> => {
     } catch (error) {
       results.failures.push(`redis suite: ${error instanceof Error ? error.message : String(error)}`)
       progress(`redis suite: FAILED ${String(error)}`)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+
+  if (runs("contract")) {
+    const scope = Scope.makeUnsafe()
+    try {
+      // Fresh servers: the ops keyspace above must not slow the scripts' keys, nor these its.
+      const server = await Effect.runPromise(Scope.provide(startRedisServer(), scope))
+      const cluster = await Effect.runPromise(Scope.provide(startRedisCluster(), scope))
+      const rootNodes = cluster.nodes.map(({ host, port }) => `redis://${host}:${port}`).join(",")
+      for (let round = 0; round < plan.contractRounds; round++) {
+        progress(`contract, round ${round + 1}/${plan.contractRounds}`)
+        const memory = await child<ContractResult>("memory", "contract.ts", ["--suite", "memory", ...quickFlag])
+        if (memory !== undefined) results.contract.push({ ...memory, round })
+        const redis = await child<ContractResult>("redis standalone and cluster", "contract.ts", [
+          "--suite",
+          "redis",
+          "--url",
+          server.url,
+          "--cluster",
+          rootNodes,
+          ...quickFlag
+        ])
+        if (redis !== undefined) results.contract.push({ ...redis, round })
+      }
+    } catch (error) {
+      results.failures.push(`contract suite: ${error instanceof Error ? error.message : String(error)}`)
+      progress(`contract suite: FAILED ${String(error)}`)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+
+  if (runs("uploads")) {
+    const scope = Scope.makeUnsafe()
+    try {
+      const server = await Effect.runPromise(Scope.provide(startRedisServer(), scope))
+      progress(`uploads, redis-server on ${server.url}`)
+      for (const contender of UPLOAD_CONTENDERS) {
+        const result = await child<UploadResult>(contender, "uploads.ts", [
+          "--contender",
+          contender,
+          "--url",
+          server.url,
+          ...quickFlag
+        ])
+        if (result !== undefined) results.uploads.push({ ...result, round: 0 })
+      }
+    } catch (error) {
+      results.failures.push(`uploads suite: ${error instanceof Error ? error.message : String(error)}`)
+      progress(`uploads suite: FAILED ${String(error)}`)
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }

@@ -444,6 +444,8 @@ const invalidOption = (
 export type Expiry = number | "keep" | null
 
 const ttlMillis = (input: unknown): number | undefined => {
+  // Milliseconds, the common form, without building a Duration.
+  if (typeof input === "number") return Number.isFinite(input) && input >= 1 ? Math.ceil(input) : undefined
   // Duration.fromInput throws on some malformed objects instead of returning None; both mean "not a duration".
   let duration: Option.Option<Duration.Duration>
   try {
@@ -623,6 +625,12 @@ export const make = (options: MakeOptions): BaseKvStore => {
   const { compareAndSet, get } = options
   const modifyTimeout = Duration.fromInputUnsafe(options.modifyTimeout ?? "5 seconds")
   const withKeyLock = keyLocks()
+  // Jittered, growing pauses: two processes that collided once should not collide again in lockstep.
+  const retrySchedule = Schedule.exponential("1 millis", 1.5).pipe(
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, MAX_RETRY_PAUSE))),
+    Schedule.jittered,
+    Schedule.upTo({ duration: modifyTimeout })
+  )
 
   const checkKey = (operation: Operation, key: unknown): KvInputError | undefined =>
     isValidKey(key) ? undefined : invalidKey(operation, key)
@@ -767,30 +775,24 @@ export const make = (options: MakeOptions): BaseKvStore => {
         (won): Effect.Effect<string | null, Lost> => won ? Effect.succeed(next.success) : Effect.fail(new Lost())
       )
     })
+    // The first attempt runs bare: it usually wins, and the retry machinery is only built when it lost.
     return withKeyLock(
       key,
-      attempt.pipe(
-        Effect.retry({
-          while: (error) => error instanceof Lost,
-          // Jittered, growing pauses: two processes that collided once should not collide again in lockstep.
-          schedule: Schedule.exponential("1 millis", 1.5).pipe(
-            Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, MAX_RETRY_PAUSE))),
-            Schedule.jittered,
-            Schedule.upTo({ duration: modifyTimeout })
-          )
-        }),
-        Effect.catchTag("Lost", () =>
-          Effect.fail(
-            new KvBackendError({
-              operation: "modify",
-              reason: "Conflict",
-              key,
-              message: `modify${quote(key)}: other writers kept changing the key for ${
-                Duration.format(modifyTimeout)
-              }; nothing was written. Retry later, or update this key less often from many places.`
-            })
-          ))
-      )
+      Effect.catchTag(attempt, "Lost", () =>
+        attempt.pipe(
+          Effect.retry({ while: (error) => error instanceof Lost, schedule: retrySchedule }),
+          Effect.catchTag("Lost", () =>
+            Effect.fail(
+              new KvBackendError({
+                operation: "modify",
+                reason: "Conflict",
+                key,
+                message: `modify${quote(key)}: other writers kept changing the key for ${
+                  Duration.format(modifyTimeout)
+                }; nothing was written. Retry later, or update this key less often from many places.`
+              })
+            ))
+        ))
     )
   }
   const modify = options.modify ?? derivedModify
@@ -808,6 +810,20 @@ export const make = (options: MakeOptions): BaseKvStore => {
   }
 
   const count = options.count ?? ((prefix: string) => Effect.map(options.list(prefix), (keys) => keys.length))
+
+  // Page by page, so clearing a large prefix holds one page of keys at a time.
+  const clear = options.clear ?? ((prefix: string) => {
+    const loop = (cleared: number): Effect.Effect<number, KvStoreError> =>
+      Effect.flatMap(
+        listAfter(prefix, null, MAX_BATCH_SIZE - 1),
+        (keys) =>
+          keys.length === 0 ? Effect.succeed(cleared) : Effect.flatMap(
+            deleteMany(keys.map((key) => prefix + key)),
+            () => loop(cleared + keys.length)
+          )
+      )
+    return loop(0)
+  })
 
   const store: BaseKvStore = {
     get: (key) => isValidKey(key) ? get(key) : Effect.fail(invalidKey("get", key)),
@@ -847,21 +863,7 @@ export const make = (options: MakeOptions): BaseKvStore => {
       return error !== undefined ? Effect.fail(error) : keys.length === 0 ? Effect.void : deleteMany(keys)
     },
     count: (prefix) => isValidPrefix(prefix) ? count(prefix) : Effect.fail(invalidPrefix(prefix, "count")),
-    clear: (prefix) => {
-      if (!isValidPrefix(prefix)) return Effect.fail(invalidPrefix(prefix, "clear"))
-      if (options.clear !== undefined) return options.clear(prefix)
-      // Page by page, so clearing a large prefix holds one page of keys at a time.
-      const loop = (cleared: number): Effect.Effect<number, KvStoreError> =>
-        Effect.flatMap(
-          listAfter(prefix, null, MAX_BATCH_SIZE - 1),
-          (keys) =>
-            keys.length === 0 ? Effect.succeed(cleared) : Effect.flatMap(
-              deleteMany(keys.map((key) => prefix + key)),
-              () => loop(cleared + keys.length)
-            )
-        )
-      return loop(0)
-    },
+    clear: (prefix) => isValidPrefix(prefix) ? clear(prefix) : Effect.fail(invalidPrefix(prefix, "clear")),
     listPage: (prefix, pageOptions) => {
       if (!isValidPrefix(prefix)) return Effect.fail(invalidPrefix(prefix, "listPage"))
       if (pageOptions === null || typeof pageOptions !== "object") {
@@ -918,5 +920,51 @@ export const make = (options: MakeOptions): BaseKvStore => {
         ? Effect.map(options.ttl(key), (ms) => ms === null ? null : Duration.millis(ms))
         : Effect.fail(invalidKey("ttl", key))
   }
+  const primitives: Primitives = {
+    get,
+    set: options.set,
+    delete: options.delete,
+    list: options.list,
+    setIfAbsent: options.setIfAbsent,
+    compareAndSet,
+    ttl: options.ttl,
+    has: options.has ?? ((key) => Effect.map(get(key), (value) => value !== null)),
+    getMany,
+    setMany: options.setMany ??
+      ((entries, expiry) =>
+        Effect.forEach(entries, ([key, value]) => options.set(key, value, expiry), {
+          concurrency: BATCH_CONCURRENCY,
+          discard: true
+        })),
+    deleteMany,
+    count,
+    clear,
+    listAfter,
+    modify
+  }
+  Object.defineProperty(store, PrimitivesId, { value: primitives })
   return BaseKvStoreService.of(store)
 }
+
+/**
+ * Every primitive of `MakeOptions`, none missing: what a store built by `make` runs on.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export type Primitives = {
+  readonly [K in Exclude<keyof MakeOptions, "modifyTimeout">]-?: NonNullable<MakeOptions[K]>
+}
+
+const PrimitivesId: unique symbol = Symbol.for("effect-kv/BaseKvStore/primitives")
+
+/**
+ * The primitives a store built by `make` runs on, behind its input checks: every one present, derived where the
+ * backend gave none. A view over the store (`withPrefix`) builds itself on them, so that its keys are checked once,
+ * against the view's own limits; `undefined` for a store built otherwise.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const primitivesOf = (store: BaseKvStore): Primitives | undefined =>
+  (store as { readonly [PrimitivesId]?: Primitives })[PrimitivesId]

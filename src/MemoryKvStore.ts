@@ -107,6 +107,12 @@ const heapPop = (state: MemoryState) => {
   heapKeys[i] = lastKey
 }
 
+const rebuildHeap = (state: MemoryState) => {
+  state.heapTimes.length = 0
+  state.heapKeys.length = 0
+  for (const [key, at] of state.expiries) heapPush(state, at, key)
+}
+
 const validMaxEntries = (maxEntries: unknown): number | undefined => {
   if (maxEntries === undefined) return undefined
   if (typeof maxEntries !== "number" || !Number.isSafeInteger(maxEntries) || maxEntries < 1) {
@@ -192,6 +198,10 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
       const at = now(fiber) + expiry
       s.expiries.set(key, at)
       heapPush(s, at, key)
+      // Every overwrite of a key with a ttl leaves its old entry in the heap until that expiry passes: a lease renewed
+      // every second with a day's ttl would pile up 86,400 of them. Rebuilding from the live expiries once stale
+      // entries outnumber them keeps the heap within twice the keys that have a ttl, at O(1) amortised per write.
+      if (s.heapTimes.length > 2 * s.expiries.size + 1024) rebuildHeap(s)
     }
   }
 

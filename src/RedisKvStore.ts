@@ -10,12 +10,17 @@
  * **Failure behaviour.** Every command has a deadline (`timeout`, default 2 seconds) enforced by effect-kv itself: the
  * clients' own timeouts stop counting once a command is written. While the connection is down, operations fail at
  * once with `KvBackendError` (reason `"Unavailable"`) instead of queueing; clients the layer creates reconnect forever
- * in the background, so operations succeed again when Redis is back, without a restart.
+ * in the background, so operations succeed again when Redis is back, without a restart. A client that has never
+ * been ready yet is waited for, within the same deadline. Errors are classified by the server's error code and the
+ * client's error class: `Unavailable` is worth retrying (`READONLY` during a failover, `LOADING`, `CLUSTERDOWN`...),
+ * `Timeout` may have been applied, `Failure` will not get better by itself.
  *
  * **Listing.** `list(prefix)` runs `SCAN` with the prefix's glob characters escaped and `COUNT` = `scanCount` (default
- * 1000) on every master, removes duplicates (SCAN may return a key twice), strips the prefix and sorts. SCAN walks the
- * whole keyspace of each master on every call, so a listing costs time proportional to the number of keys in Redis,
- * not to the number listed: fine for thousands to a few million keys, not for a hot path over a large keyspace.
+ * 1000) on every master at once, removes duplicates (SCAN may return a key twice), strips the prefix and sorts. The
+ * whole listing has one deadline, `listTimeout` (default: `timeout`), and fails as soon as one master fails, stopping
+ * the others; on a cluster it fails unless every slot has a reachable master. SCAN walks the whole keyspace of each
+ * master on every call, so a listing costs time proportional to the number of keys in Redis, not to the number
+ * listed: fine for thousands to a few million keys, not for a hot path over a large keyspace.
  *
  * **Namespaces.** With `keyPrefix: "app1:"` every key is stored as `app1:<key>`, and nothing outside the namespace
  * is read, listed or deleted, so several applications can share one Redis.
@@ -29,8 +34,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
-import { adapt } from "./internal/redisClients.ts"
-import { connect, loadLibrary, type Target } from "./internal/redisConnect.ts"
+import { adapt, classify } from "./internal/redisClients.ts"
+import { connect, connection, loadLibrary } from "./internal/redisConnect.ts"
 import {
   backendError,
   DEFAULT_CONNECT_TIMEOUT,
@@ -41,13 +46,18 @@ import {
 } from "./internal/redisStore.ts"
 
 /**
- * A client of either mainstream library, connected, standalone or cluster: `createClient()` / `createCluster()` from
- * `redis` v5/v6, or `new Redis()` / `new Cluster()` from `ioredis` v5/v6. The shape is checked at run time.
+ * A client of either mainstream library, standalone or cluster: `createClient()` / `createCluster()` from `redis`
+ * v5/v6, or `new Redis()` / `new Cluster()` from `ioredis` v5/v6. Typed by the members effect-kv recognises them by
+ * (the libraries are optional peer dependencies, so their own types are not imported); the shape is also checked at
+ * run time.
  *
  * @since 0.1.0
  * @category models
  */
-export type RedisClient = object
+export type RedisClient =
+  | { readonly isOpen: boolean; readonly scanIterator: (...args: Array<any>) => unknown }
+  | { readonly masters: ReadonlyArray<unknown>; readonly nodeClient: (...args: Array<any>) => unknown }
+  | { readonly status: string; readonly isCluster: boolean }
 
 /**
  * Options shared by every way of building a Redis store.
@@ -58,8 +68,10 @@ export type RedisClient = object
 export interface RedisStoreOptions {
   /** Namespace prepended to every key; nothing outside it is touched. Default: none. */
   readonly keyPrefix?: string | undefined
-  /** Deadline of each Redis command. Default: 2 seconds. */
+  /** Deadline of each Redis command, and of waiting for a client's first connection. Default: 2 seconds. */
   readonly timeout?: Duration.Input | undefined
+  /** Deadline of a whole `list` (every SCAN page on every master). Default: `timeout`. */
+  readonly listTimeout?: Duration.Input | undefined
   /** `COUNT` hint of each `SCAN` call in `list`. Default: 1000. */
   readonly scanCount?: number | undefined
 }
@@ -76,13 +88,14 @@ export interface MakeRedisOptions extends RedisStoreOptions {
 }
 
 /**
- * Wraps a connected node-redis or ioredis client (standalone or cluster) that you own in a `BaseKvStore`. effect-kv
- * never closes it.
+ * Wraps a node-redis or ioredis client (standalone or cluster) that you own in a `BaseKvStore`. effect-kv never
+ * closes it.
  *
  * Configure your client not to queue commands while disconnected (node-redis: `disableOfflineQueue: true`; ioredis:
  * `enableOfflineQueue: false, maxRetriesPerRequest: 0`) and give it an `error` listener: without one, node-redis
- * crashes the process when the connection drops. effect-kv also refuses commands while the client is not ready, so
- * they fail at once instead of waiting in the client's queue.
+ * crashes the process when the connection drops. effect-kv also refuses commands while a client that has been ready
+ * is not, so they fail at once instead of waiting in the client's queue; a client still making its first connection
+ * (`new Redis(url)` used at once, or `connect()` not awaited) is waited for within the operation's deadline.
  *
  * Throws a `TypeError` at once when `redis` is not such a client, when it has a client-side `keyPrefix` (use this
  * `keyPrefix` instead: SCAN ignores the client's), or when an option is out of range.
@@ -123,28 +136,50 @@ export const layerRedisClient = <E, R>(
 export interface LayerRedisOptions extends RedisStoreOptions {
   /** A standalone server: `redis://[[user]:password@]host[:port][/db]` or `rediss://` for TLS. */
   readonly url?: string | undefined
-  /** A Redis Cluster: the URLs of some of its nodes. Give `url` or `cluster`, not both. */
+  /**
+   * A Redis Cluster: the URLs of some of its nodes. Give `url` or `cluster`, not both. Credentials and `rediss://` in
+   * these URLs apply to every node the client connects to, not only to these.
+   */
   readonly cluster?: { readonly rootNodes: ReadonlyArray<string> } | undefined
   /** The client library to create the client with. Default: `"node-redis"`. */
   readonly client?: "node-redis" | "ioredis" | undefined
   /** How long the layer waits for the first connection. Default: 5 seconds. */
   readonly connectTimeout?: Duration.Input | undefined
+  /** ACL user name, instead of one in the URL(s). */
+  readonly username?: string | undefined
+  /** Password (`AUTH`), instead of one in the URL(s). */
+  readonly password?: string | Redacted.Redacted<string> | undefined
+  /**
+   * TLS, for every connection (discovery and every cluster node): `true`, or the settings Node's `tls.connect`
+   * takes for a CA, a client certificate and the server name. Implied by `rediss://` URLs.
+   */
+  readonly tls?: boolean | RedisTlsOptions | undefined
+  /**
+   * Anything else, passed through to the library: node-redis `createClient` / `createCluster` options, or ioredis
+   * `Redis` / `Cluster` options (keepAlive, family, name, Sentinel...). effect-kv's own settings are applied on
+   * top and win: no offline queue (node-redis `disableOfflineQueue`; ioredis `enableOfflineQueue: false`,
+   * `maxRetriesPerRequest: 0`), its reconnection policy, `connectTimeout`, `lazyConnect`, and its error listeners.
+   */
+  readonly clientOptions?: { readonly [option: string]: unknown } | undefined
 }
 
-const targetOf = (options: LayerRedisOptions): Target => {
-  if (options.cluster !== undefined) {
-    if (options.url !== undefined) throw new TypeError("effect-kv redis: give either url or cluster, not both")
-    const rootNodes = options.cluster.rootNodes
-    if (!Array.isArray(rootNodes) || rootNodes.length === 0 || !rootNodes.every((url) => typeof url === "string")) {
-      throw new TypeError("effect-kv redis: cluster.rootNodes must be a non-empty array of redis:// URLs")
-    }
-    rootNodes.forEach((url) => new URL(url))
-    return { _tag: "Cluster", rootNodes }
-  }
-  const url = options.url ?? "redis://127.0.0.1:6379"
-  if (typeof url !== "string") throw new TypeError("effect-kv redis: url must be a redis:// URL string")
-  new URL(url)
-  return { _tag: "Standalone", url }
+/**
+ * TLS settings of `layerRedis`, translated for each client library (node-redis `socket`, ioredis `tls`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisTlsOptions {
+  /** The CA certificate(s) to trust, PEM; default: Node's bundled CAs. */
+  readonly ca?: string | Buffer | ReadonlyArray<string | Buffer> | undefined
+  /** A client certificate, PEM, for servers that require one (`tls-auth-clients yes`). */
+  readonly cert?: string | Buffer | undefined
+  /** The client certificate's private key, PEM. */
+  readonly key?: string | Buffer | undefined
+  /** Refuse a server whose certificate does not verify. Default: true. */
+  readonly rejectUnauthorized?: boolean | undefined
+  /** The name to check the server's certificate against (SNI), when it differs from the host. */
+  readonly servername?: string | undefined
 }
 
 const libraryOf = (client: unknown): "node-redis" | "ioredis" => {
@@ -152,13 +187,13 @@ const libraryOf = (client: unknown): "node-redis" | "ioredis" => {
   throw new TypeError(`effect-kv redis: unknown client library ${String(client)}; use "node-redis" or "ioredis"`)
 }
 
-/** The URL without its password, for messages. */
-const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
+/** The URL without its password, for messages. The userinfo ends at the last `@` before the host, as URLs read. */
+const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^/]*@/, "//$1:***@")
 
 /**
  * A `Layer` providing `BaseKvStoreService` on Redis. It creates its own client, connects while it builds (failing
- * with `KvBackendError`, operation `"connect"`, when it cannot within `connectTimeout`), and closes the client when
- * its scope closes.
+ * with `KvBackendError`, operation `"connect"`, when it cannot within `connectTimeout`; the message carries the last
+ * error the client saw, such as `WRONGPASS` or a certificate error), and closes the client when its scope closes.
  *
  * ```ts
  * program.pipe(Effect.provide(layerRedis({ url: "redis://localhost:6379", keyPrefix: "uploads:" })))
@@ -172,9 +207,12 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
   Layer.effect(
     BaseKvStoreService,
     Effect.gen(function*() {
-      const { connectTimeoutMs, library, store, target } = yield* Effect.try({
+      const { connectTimeoutMs, library, server, store } = yield* Effect.try({
         try: () => ({
-          target: targetOf(options),
+          server: connection({
+            ...options,
+            password: Redacted.isRedacted(options.password) ? Redacted.value(options.password) : options.password
+          }),
           library: libraryOf(options.client),
           store: settings(options),
           connectTimeoutMs: millis("connectTimeout", options.connectTimeout, DEFAULT_CONNECT_TIMEOUT)
@@ -182,17 +220,31 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
         catch: (cause) =>
           backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
       })
+      const target = server.target
       const where = target._tag === "Standalone" ? redactUrl(target.url) : target.rootNodes.map(redactUrl).join(", ")
       const context = yield* Effect.context<never>()
       let connected = false
+      let lastError: unknown = undefined
+      // Distinct messages seen before the first connection: the telling one ("self-signed certificate") may come
+      // before a generic one ("Connection is closed.").
+      const seenMessages = new Set<string>()
       let lastWarning = 0
-      const onError = (error: unknown) => {
-        // A failed first connection is reported by the layer's error. After that, reconnection attempts fail every
-        // few hundred ms while Redis is down; one warning per 10 s is enough.
-        if (!connected || Date.now() - lastWarning < 10_000) return
+      const onError = (error: unknown, node?: string) => {
+        // Before the first connection, the last error goes into the layer's failure. After it, reconnection attempts
+        // fail every few hundred ms while Redis is down; one warning per 10 s is enough.
+        if (!connected) {
+          // ioredis wraps the error of the last node it tried ("Failed to refresh slots cache.").
+          lastError = (error as { lastNodeError?: unknown } | undefined)?.lastNodeError ?? error
+          if (seenMessages.size < 5) seenMessages.add(describeCause(lastError))
+          return
+        }
+        if (Date.now() - lastWarning < 10_000) return
         lastWarning = Date.now()
-        Effect.runForkWith(context)(Effect.logWarning(`effect-kv: Redis connection error (${where})`, error))
+        Effect.runForkWith(context)(
+          Effect.logWarning(`effect-kv: Redis connection error (${node === undefined ? where : `node ${node}`})`, error)
+        )
       }
+      const seen = () => seenMessages.size === 0 ? "" : ` (errors seen: ${[...seenMessages].join("; ")})`
       const module = yield* Effect.tryPromise({
         try: () => loadLibrary(library),
         catch: (cause) =>
@@ -206,28 +258,39 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
             cause
           )
       })
-      const { adapter } = yield* Effect.acquireRelease(
+      const adapter = yield* Effect.acquireRelease(
         Effect.tryPromise({
           // Interrupted by the deadline below, the signal makes `connect` close the client it is connecting.
-          try: (signal) => connect({ library: module, target, connectTimeoutMs }, onError, signal),
-          catch: (cause) =>
-            backendError(
+          try: (signal) => connect({ library: module, connection: server, connectTimeoutMs }, onError, signal),
+          catch: (cause) => {
+            // What the client saw is often more telling than what connect() rejects with ("None of the root nodes
+            // is available" hides a WRONGPASS).
+            const reason = classify(library, lastError ?? cause)
+            const detail = lastError !== undefined && lastError !== cause ? seen() : ""
+            return backendError(
               "connect",
               undefined,
-              "Unavailable",
-              `cannot connect to ${where}: ${describeCause(cause)}`,
+              reason === "Timeout" ? "Unavailable" : reason,
+              `cannot connect to ${where}: ${describeCause(cause)}${detail}`,
               cause
             )
+          }
         }).pipe(
           Effect.timeoutOrElse({
             duration: connectTimeoutMs,
             orElse: () =>
               Effect.fail(
-                backendError("connect", undefined, "Timeout", `no connection to ${where} within ${connectTimeoutMs} ms`)
+                backendError(
+                  "connect",
+                  undefined,
+                  "Timeout",
+                  `no connection to ${where} within ${connectTimeoutMs} ms${seen()}`,
+                  lastError
+                )
               )
           })
         ),
-        ({ adapter }) => Effect.promise(() => adapter.close(1000))
+        (adapter) => Effect.promise(() => adapter.close(1000))
       )
       connected = true
       return makeStore(adapter, store)
@@ -253,6 +316,7 @@ export const redisKvStore: (options?: LayerRedisOptions) => Layer.Layer<BaseKvSt
  * | `REDIS_KEY_PREFIX`      | namespace                                                     |
  * | `REDIS_TIMEOUT`         | command deadline, e.g. `2 seconds`                            |
  * | `REDIS_CONNECT_TIMEOUT` | first-connection deadline, e.g. `5 seconds`                   |
+ * | `REDIS_LIST_TIMEOUT`    | deadline of a whole listing, e.g. `10 seconds`                |
  * | `REDIS_SCAN_COUNT`      | SCAN COUNT hint                                               |
  *
  * @since 0.1.0
@@ -267,6 +331,7 @@ export const layerRedisConfig = (): Layer.Layer<BaseKvStoreService, KvBackendErr
       keyPrefix: Config.option(Config.String("REDIS_KEY_PREFIX")),
       timeout: Config.option(Config.Duration("REDIS_TIMEOUT")),
       connectTimeout: Config.option(Config.Duration("REDIS_CONNECT_TIMEOUT")),
+      listTimeout: Config.option(Config.Duration("REDIS_LIST_TIMEOUT")),
       scanCount: Config.option(Config.Int("REDIS_SCAN_COUNT"))
     })
     const value = Option.getOrUndefined
@@ -275,11 +340,20 @@ export const layerRedisConfig = (): Layer.Layer<BaseKvStoreService, KvBackendErr
     if (clusterNodes === undefined && url === undefined) {
       return yield* backendError("connect", undefined, "Failure", "set REDIS_URL or REDIS_CLUSTER_NODES")
     }
+    if (clusterNodes !== undefined && url !== undefined) {
+      return yield* backendError(
+        "connect",
+        undefined,
+        "Failure",
+        "set either REDIS_URL (a standalone server) or REDIS_CLUSTER_NODES (a cluster), not both"
+      )
+    }
     return layerRedis({
       client: config.client,
       keyPrefix: value(config.keyPrefix),
       timeout: value(config.timeout),
       connectTimeout: value(config.connectTimeout),
+      listTimeout: value(config.listTimeout),
       scanCount: value(config.scanCount),
       ...(clusterNodes !== undefined
         ? { cluster: { rootNodes: Redacted.value(clusterNodes).split(",").map((node) => node.trim()) } }

@@ -17,3 +17,13 @@ export * from "./BaseKvStore.ts"
  * @since 0.1.0
  */
 export * from "./MemoryKvStore.ts"
+
+/**
+ * @since 0.2.0
+ */
+export * from "./KvViews.ts"
+
+/**
+ * @since 0.2.0
+ */
+export * from "./SchemaStore.ts"

@@ -1,5 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BaseKvStoreService, layerMemory, makeMemoryBaseKvStore, memoryKvStore } from "effect-kv"
+import {
+  BaseKvStoreService,
+  type Expiry,
+  layerMemory,
+  make,
+  makeMemoryBaseKvStore,
+  makeMemoryPrimitives,
+  memoryKvStore
+} from "effect-kv"
 import { conformance } from "effect-kv/testing"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -133,4 +141,57 @@ describe("memory backend: expiry and bounded memory", () => {
     }
     assert.doesNotThrow(() => makeMemoryBaseKvStore({ maxEntries: 1 }))
   })
+})
+
+describe("memory backend: two stores over one keyspace", () => {
+  it.live(
+    "500 + 500 concurrent increments from two stores racing on one key, as two processes would: 1,000",
+    () =>
+      Effect.gen(function*() {
+        // Two stores with their own local turns and retries over the same data, with the derived modify (get, then
+        // compareAndSet) and a pause between the two, so that they really race.
+        const { modify: _atomicInOneStep, ...shared } = makeMemoryPrimitives()
+        let lost = 0
+        const racing = {
+          ...shared,
+          get: (key: string) => Effect.tap(shared.get(key), () => Effect.yieldNow),
+          compareAndSet: (key: string, expected: string | null, next: string | null, expiry: Expiry) =>
+            Effect.tap(shared.compareAndSet(key, expected, next, expiry), (won) => Effect.sync(() => won || lost++))
+        }
+        const a = make(racing)
+        const b = make(racing)
+        const increment = (current: string | null) => String(Number(current ?? "0") + 1)
+        yield* Effect.forEach(
+          Array.from({ length: 1000 }, (_, i) => i % 2 === 0 ? a : b),
+          (store) => store.modify("counter", increment),
+          { concurrency: "unbounded", discard: true }
+        )
+        assert.strictEqual(yield* a.get("counter"), "1000")
+        assert.isAbove(lost, 0, "the two stores did race, and the losers retried")
+      }),
+    60_000
+  )
+})
+
+describe("memory backend: the expiry heap", () => {
+  it("a key re-written with a long ttl again and again keeps memory bounded (a renewed lease)", () => {
+    const store = makeMemoryBaseKvStore()
+    const heapAfter = (writes: number) => {
+      // In rounds of 10,000, so that the test's own arrays are not what the heap reading sees.
+      for (let round = 0; round < writes; round += 10_000) {
+        Effect.runSync(Effect.forEach(
+          Array.from({ length: 10_000 }, (_, i) => i),
+          (i) => store.set(`lease:${i % 10}`, "owner", { ttl: "1 day" }),
+          { discard: true }
+        ))
+      }
+      gc()
+      return process.memoryUsage().heapUsed
+    }
+    const before = heapAfter(100_000)
+    // Without compaction each write would leave a heap entry behind for a day: 2,000,000 of them, over 30 MB.
+    const after = heapAfter(2_000_000)
+    assert.isBelow(after - before, 10 * 1024 * 1024, `heap grew by ${((after - before) / 1024 / 1024).toFixed(1)} MB`)
+    assert.strictEqual(Effect.runSync(store.count("lease:")), 10)
+  }, 60_000)
 })

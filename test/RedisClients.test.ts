@@ -23,7 +23,9 @@ import {
   createClientPool as createClientPool5,
   createCluster as createCluster5
 } from "redis5"
-import { rootNodes, uniqueNamespace, useRedisCluster, useRedisServer } from "./support/fixtures.ts"
+import { closeNodeRedis } from "../src/internal/redisClients.ts"
+import { eventually, holds, rootNodes, uniqueNamespace, useRedisCluster, useRedisServer } from "./support/fixtures.ts"
+import { redisCommand } from "./support/RedisServer.ts"
 
 const server = useRedisServer()
 const cluster = useRedisCluster()
@@ -148,6 +150,14 @@ const refused = (redis: unknown): TypeError => {
   return assert.fail("makeRedisBaseKvStore accepted it")
 }
 
+// Compile-time checks, never run: `npm run typecheck` fails if the RedisClient type starts accepting these.
+void (() => {
+  // @ts-expect-error {} is not a Redis client
+  makeRedisBaseKvStore({ redis: {} })
+  // @ts-expect-error a URL is not a client either
+  makeRedisBaseKvStore({ redis: "redis://localhost:6379" })
+})
+
 describe("redis: makeRedisBaseKvStore refuses what it cannot use", () => {
   for (const [name, value] of [["{}", {}], ["null", null], ["undefined", undefined], ["a URL string", "redis://x"]]) {
     it(`a TypeError for ${name}`, () => {
@@ -215,12 +225,42 @@ describe("redis: makeRedisBaseKvStore refuses what it cannot use", () => {
 
   it.live("layerRedisClient fails with a typed KvBackendError (connect, Failure) for a value that is not a client", () =>
     Effect.gen(function*() {
-      const result = yield* Effect.result(Layer.build(layerRedisClient(Effect.succeed({}))))
+      // An untyped caller: the type refuses `{}` (see the check below), the layer must refuse it at run time too.
+      const result = yield* Effect.result(Layer.build(layerRedisClient(Effect.succeed({} as RedisClient))))
       assert.isTrue(Result.isFailure(result))
       const error = Result.isFailure(result) ? result.failure : undefined
       assert.instanceOf(error, KvBackendError)
       assert.strictEqual((error as KvBackendError).operation, "connect")
       assert.strictEqual((error as KvBackendError).reason, "Failure")
+    }))
+})
+
+describe("redis: closing a client the layer created", () => {
+  // The layer creates clients of the installed major (v6 here); a project on redis v5 gets v5 clusters, which have no
+  // isReady. Closing one must still wait for the replies in flight.
+  it.live("a node-redis v5 cluster is closed gracefully: a reply in flight is delivered, not dropped", () =>
+    Effect.gen(function*() {
+      const client = createCluster5({
+        rootNodes: rootNodes(cluster()).map((url) => ({ url })),
+        defaults: { disableOfflineQueue: true }
+      })
+      client.on("error", () => undefined)
+      yield* Effect.promise(() => client.connect())
+      // BLPOP on an empty list answers null after its timeout: once the server holds it blocked, its reply is in flight.
+      const pending = client.blPop(`${uniqueNamespace()}empty`, 0.5).then(
+        (reply) => ({ reply }),
+        (error: unknown) => ({ error: String(error) })
+      )
+      yield* eventually(
+        "the BLPOP is blocked on its master",
+        5_000,
+        holds(Effect.map(
+          Effect.forEach(cluster().nodes, (node) => redisCommand(node.port, "INFO", "clients")),
+          (infos) => infos.some((info) => /blocked_clients:[1-9]/.test(info ?? ""))
+        ))
+      )
+      yield* Effect.promise(() => closeNodeRedis(client, 5_000))
+      assert.deepStrictEqual(yield* Effect.promise(() => pending), { reply: null })
     }))
 })
 

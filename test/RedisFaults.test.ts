@@ -9,7 +9,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type BackendReason, type BaseKvStore, KvBackendError, type Operation } from "effect-kv"
-import { layerRedis, makeRedisBaseKvStore } from "effect-kv/redis"
+import { layerRedis, makeRedisBaseKvStore, type RedisClient } from "effect-kv/redis"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
@@ -18,9 +18,11 @@ import { createClient } from "redis"
 import { buildStore, canKillServers, eventually, rootNodes, uniqueNamespace } from "./support/fixtures.ts"
 import {
   awaitClusterOk,
+  awaitUnreadCommand,
   type RedisCluster,
   redisCommand,
   type RedisServer,
+  sleepServer,
   startRedisCluster,
   startRedisServer
 } from "./support/RedisServer.ts"
@@ -91,14 +93,19 @@ const burstOfWritesFails = (store: BaseKvStore, count: number, reasons: Readonly
     assert.isBelow(ms, TIMEOUT_MS + SLACK_MS, `${count} writes failed within the deadline, not one after another`)
   })
 
-/** Backgrounds `DEBUG SLEEP seconds` on its own connection: the server stops answering anyone for that long. */
-const hangServer = (server: RedisServer, seconds: number) =>
-  Effect.gen(function*() {
-    // The harness's connection gives up after 2 s, which may be before the server wakes: that is fine.
-    yield* Effect.forkScoped(Effect.ignore(redisCommand(server.port, "DEBUG", "SLEEP", String(seconds))))
-    // Long enough for the command to reach the server, far shorter than the sleep.
-    yield* Effect.sleep("150 millis")
-  })
+/** `DEBUG SLEEP seconds` on its own connection: returns once the server has stopped answering anyone. */
+const hangServer = (server: RedisServer, seconds: number) => sleepServer(server.port, seconds)
+
+/** Until an operation fails at once with Unavailable: the client has noticed that the connection is gone. */
+const clientNoticed = (store: BaseKvStore) =>
+  eventually(
+    "the client notices the connection is gone",
+    10_000,
+    Effect.flatMap(Effect.result(Effect.timeout(store.get("k"), "100 millis")), (result) =>
+      Result.isFailure(result) && result.failure instanceof KvBackendError && result.failure.reason === "Unavailable"
+        ? Effect.void
+        : Effect.fail("not yet"))
+  )
 
 describe.skipIf(!canKillServers)("redis faults, standalone", () => {
   for (const client of clients) {
@@ -114,9 +121,9 @@ describe.skipIf(!canKillServers)("redis faults, standalone", () => {
           assert.strictEqual(yield* store.get("k"), "v")
 
           yield* server.kill
-          // Twice: right after the crash, and once the client has surely noticed and is reconnecting.
+          // Twice: right after the crash, and once the client has noticed and is reconnecting.
           yield* allOperationsFail(store, ["Unavailable", "Timeout"], TIMEOUT_MS + SLACK_MS)
-          yield* Effect.sleep("300 millis")
+          yield* clientNoticed(store)
           yield* allOperationsFail(store, ["Unavailable", "Timeout"], TIMEOUT_MS + SLACK_MS)
           yield* burstOfWritesFails(store, 2_000, ["Unavailable", "Timeout"])
 
@@ -170,7 +177,8 @@ describe.skipIf(!canKillServers)("redis faults, standalone", () => {
           yield* store.set("k", "v")
           yield* hangServer(server, 3)
           const inFlight = yield* Effect.forkChild(Effect.result(store.set("in-flight", "x")))
-          yield* Effect.sleep("150 millis")
+          // The write has left the client: it waits, unread, in the sleeping server's socket.
+          yield* awaitUnreadCommand(server.port)
           // The server dies before it reads the write: it was never applied.
           yield* server.kill
           const killed = Date.now()
@@ -193,7 +201,7 @@ describe.skipIf(!canKillServers)("redis faults, standalone", () => {
   // A caller's client may keep its offline queue (the libraries' default): effect-kv must still fail at once instead
   // of queueing a command behind the reconnection, and so nothing can be replayed later.
   const queueingClients: ReadonlyArray<
-    readonly [string, (url: string) => Promise<{ client: object; isReady: () => boolean; close: () => void }>]
+    readonly [string, (url: string) => Promise<{ client: RedisClient; isReady: () => boolean; close: () => void }>]
   > = [
     ["node-redis v6", async (url) => {
       const client = createClient({ url })

@@ -23,7 +23,7 @@ import {
   useRedisCluster,
   useRedisServer
 } from "./support/fixtures.ts"
-import { redisCommand, startRedisServer } from "./support/RedisServer.ts"
+import { redisCommand, sleepServer, startRedisServer } from "./support/RedisServer.ts"
 
 const server = useRedisServer()
 const cluster = useRedisCluster()
@@ -338,8 +338,9 @@ describe("redis: the layer's connection", () => {
   }
 })
 
-// Each against a port or a silent server of its own, so they can run at once: most of their time is waiting.
-describe.concurrent("redis: a layer that cannot connect", () => {
+// One at a time: run at once, eight first connections (and library loads) in one worker on a loaded machine made
+// "fails at once" and "reaches the server within connectTimeout" measure the machine rather than the layer.
+describe("redis: a layer that cannot connect", () => {
   for (const client of clients) {
     for (const cluster of [false, true]) {
       const kind = cluster ? "cluster" : "standalone"
@@ -420,6 +421,67 @@ describe("redis: layerRedisConfig", () => {
       assert.deepStrictEqual(yield* store.list(""), keys.slice().sort())
       const raw = yield* rawClient({ cluster: { rootNodes: rootNodes(cluster()) } })
       assert.strictEqual(yield* Effect.promise(() => raw.get(`${keyPrefix}k7`)), "k7")
+    }))
+
+  /** `calls` of one command in `INFO commandstats`. */
+  const commandCalls = (port: number, command: string): Effect.Effect<number> =>
+    redisCommand(port, "INFO", "commandstats").pipe(
+      Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info ?? "")?.[1] ?? 0)),
+      Effect.orDie
+    )
+
+  it.live.skipIf(!canKillServers)(
+    "REDIS_CLIENT, REDIS_SCAN_COUNT, REDIS_TIMEOUT and REDIS_LIST_TIMEOUT are honoured",
+    () =>
+      Effect.gen(function*() {
+        const own = yield* startRedisServer({ args: ["--enable-debug-command", "yes"] })
+        // REDIS_CLIENT: ioredis checks readiness with INFO when it connects; node-redis does not.
+        for (const [client, infos] of [["ioredis", true], ["node-redis", false]] as const) {
+          yield* redisCommand(own.port, "CONFIG", "RESETSTAT")
+          yield* buildStore(fromEnv({ REDIS_URL: own.url, REDIS_CLIENT: client }))
+          assert.strictEqual((yield* commandCalls(own.port, "info")) > 0, infos, `REDIS_CLIENT=${client}`)
+        }
+        // REDIS_SCAN_COUNT: 100 keys take one SCAN call with the default COUNT of 1000, at least 10 with COUNT 5.
+        const keyPrefix = uniqueNamespace()
+        const store = yield* buildStore(
+          fromEnv({ REDIS_URL: own.url, REDIS_KEY_PREFIX: keyPrefix, REDIS_SCAN_COUNT: "5" })
+        )
+        yield* Effect.forEach(Array.from({ length: 100 }, (_, i) => `k${i}`), (key) => store.set(key, "v"), {
+          discard: true
+        })
+        const before = yield* commandCalls(own.port, "scan")
+        assert.strictEqual((yield* store.list("")).length, 100)
+        assert.isAtLeast((yield* commandCalls(own.port, "scan")) - before, 10, "REDIS_SCAN_COUNT=5")
+        // REDIS_TIMEOUT: a server that does not answer fails a get at that deadline.
+        const quick = yield* buildStore(fromEnv({ REDIS_URL: own.url, REDIS_TIMEOUT: "300 millis" }))
+        yield* sleepServer(own.port, 2)
+        const started = Date.now()
+        const { error } = yield* failureOf(quick.get("k"))
+        assert.strictEqual((error as KvBackendError).reason, "Timeout")
+        assert.include((error as KvBackendError).message, "300 ms", "REDIS_TIMEOUT")
+        assert.isBelow(Date.now() - started, 300 + SLACK_MS)
+        yield* eventually("the server wakes up", 10_000, quick.get("k"))
+        // REDIS_LIST_TIMEOUT: a listing of 500,000 keys with COUNT 10 takes seconds; it stops at 200 ms.
+        yield* redisCommand(own.port, "DEBUG", "POPULATE", "500000", "fill")
+        const bounded = yield* buildStore(
+          fromEnv({ REDIS_URL: own.url, REDIS_SCAN_COUNT: "10", REDIS_LIST_TIMEOUT: "200 millis" })
+        )
+        const listing = yield* failureOf(bounded.list("upload:"))
+        assert.strictEqual((listing.error as KvBackendError).reason, "Timeout")
+        assert.include((listing.error as KvBackendError).message, "200 ms", "REDIS_LIST_TIMEOUT")
+      }),
+    60_000
+  )
+
+  it.live("REDIS_CONNECT_TIMEOUT is the deadline of the first connection", () =>
+    Effect.gen(function*() {
+      const silent = yield* silentServer
+      const { error, ms } = yield* failureOf(
+        buildStore(fromEnv({ REDIS_URL: `redis://127.0.0.1:${silent.port}`, REDIS_CONNECT_TIMEOUT: "700 millis" }))
+      )
+      connectError(error, "Timeout")
+      assert.isAtLeast(ms, 650)
+      assert.isBelow(ms, 700 + SLACK_MS)
     }))
 
   it.live("neither REDIS_URL nor REDIS_CLUSTER_NODES fails with a typed error that names them", () =>

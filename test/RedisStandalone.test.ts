@@ -1,3 +1,4 @@
+import { layerWithPrefix } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
 import { conformance } from "effect-kv/testing"
 import * as Layer from "effect/Layer"
@@ -12,3 +13,12 @@ for (const client of ["node-redis", "ioredis"] as const) {
     Layer.suspend(() => layerRedis({ url: server().url, client, keyPrefix: uniqueNamespace() }))
   )
 }
+
+// A view over Redis is a store too: keys under the view's prefix inside the layer's own namespace.
+conformance(
+  "withPrefix view over redis standalone (node-redis)",
+  Layer.provide(
+    layerWithPrefix("view:"),
+    Layer.suspend(() => layerRedis({ url: server().url, keyPrefix: uniqueNamespace() }))
+  )
+)

@@ -4,10 +4,12 @@
  * Every row shows the median with its interquartile range (p25–p75 of all samples of all rounds) and its ratio to
  * the row's floor: the plain `Map` in memory, the raw client over Redis.
  */
+import type { ContractResult } from "../contract.ts"
 import type { MemoryResult, Mode, PointOp } from "../memory.ts"
 import type { BytesResult } from "../memoryBytes.ts"
 import type { RedisListResult, RedisOp, RedisOpsResult } from "../redis.ts"
 import type { SqlOp, SqlResult } from "../sql.ts"
+import type { UploadResult } from "../uploads.ts"
 import type { Environment } from "./machine.ts"
 import type { Stats } from "./measure.ts"
 import { type MemoryStoreName } from "./memoryStores.ts"
@@ -15,6 +17,7 @@ import { type ListContenderName, LISTED, redisContenderLabel, type RedisContende
 import type { RedisBenchmarkRow } from "./redisData.ts"
 import { databaseOf, SQL_CONTENDERS, sqlContenderLabel, type SqlContenderName } from "./sqlContenders.ts"
 import { count, duration, ratio, shortCount, spread, summarize, type Summary, table } from "./stats.ts"
+import { uploadSections } from "./uploadReport.ts"
 
 export interface Results {
   readonly quick: boolean
@@ -27,8 +30,11 @@ export interface Results {
   readonly redisOps: Array<RedisOpsResult & { readonly round: number }>
   readonly redisList: Array<RedisListResult & { readonly round: number }>
   readonly redisBenchmark: Array<RedisBenchmarkRow & { readonly round: number }>
+  /** The grown contract (atomic updates, expiry, batches, paging, bounded memory), each group beside its floor. */
+  readonly contract: Array<ContractResult & { readonly round: number }>
   /** Absent in results written before the durable-store suite existed. */
   readonly sql?: Array<SqlResult & { readonly round: number }>
+  readonly uploads: Array<UploadResult & { readonly round: number }>
   readonly failures: Array<string>
 }
 
@@ -771,6 +777,41 @@ interface Section {
   readonly body: string
 }
 
+/** The groups of the contract suite, in the order they ran, each with its rows pooled across rounds. */
+export const contractGroups = (
+  results: Results
+): Array<{ readonly group: string; readonly rows: Array<{ label: string; floor: boolean; summary: Summary }> }> => {
+  const groups = new Map<string, Map<string, { floor: boolean; stats: Array<Stats> }>>()
+  for (const result of results.contract) {
+    for (const row of result.rows) {
+      const rows = groups.get(row.group) ?? new Map()
+      groups.set(row.group, rows)
+      const entry = rows.get(row.label) ?? { floor: row.floor, stats: [] }
+      rows.set(row.label, entry)
+      entry.stats.push(row.stats)
+    }
+  }
+  return [...groups].map(([group, rows]) => ({
+    group,
+    rows: [...rows].map(([label, { floor, stats }]) => ({ label, floor, summary: summarize(stats) }))
+  }))
+}
+
+const contractTable = (rows: ReadonlyArray<{ label: string; floor: boolean; summary: Summary }>): string => {
+  const floor = rows.find((row) => row.floor)?.summary
+  return table(
+    ["", "median", "p25 – p75", "× floor"],
+    rows.map((
+      { label, summary }
+    ) => [
+      label,
+      duration(summary.median),
+      spread(summary),
+      floor === undefined ? "—" : ratio(summary.median / floor.median)
+    ])
+  )
+}
+
 const sections = (results: Results): Array<Section> => {
   const out: Array<Section> = []
   const sizes = memorySizes(results)
@@ -806,6 +847,9 @@ const sections = (results: Results): Array<Section> => {
   if (results.redisList.length > 0) {
     out.push({ title: `Redis: list of ${LISTED} keys under a prefix`, body: redisListTable(results) })
   }
+  for (const { group, rows } of contractGroups(results)) {
+    out.push({ title: `Contract: ${group}`, body: contractTable(rows) })
+  }
   if ((results.sql ?? []).length > 0) {
     const size = results.sql![0].size
     out.push({
@@ -813,6 +857,7 @@ const sections = (results: Results): Array<Section> => {
       body: sqlTable(results)
     })
   }
+  out.push(...uploadSections(results.uploads ?? []))
   out.push({ title: "Targets", body: targetsTable(results) })
   const observations = notes(results)
   if (observations.length > 0) out.push({ title: "Notes", body: observations.map((note) => `- ${note}`).join("\n") })
@@ -925,6 +970,15 @@ the disk. Keyv and Effect's \`KeyValueStore\` have no compare-and-set and no lis
 what a user does instead (every key, then a filter).
 
 ${render(section("Durable"))}
+
+## Upload server
+
+\`bench/uploads.ts\` runs each upload server in a process of its own (\`bench/support/uploadServers.ts\`) and drives it
+with one tus-js-client 4.3.1 in the benchmark's process: effect-kv's server (\`examples/upload-server\`, as \`npm start\`
+runs it, request log included) on the memory store and on Redis, and @tus/server 2.4.5 with @tus/file-store on
+@tus/utils' \`MemoryKvStore\` and on its \`RedisKvStore\` (node-redis), all on the same redis-server.
+
+${render(section("Upload server"))}
 ## Environment
 
 ${environmentTable(env)}

@@ -25,9 +25,12 @@ export interface RedisServer {
 }
 
 export interface RedisCluster {
-  /** The masters, in creation order. */
+  /** The masters as created (a failover may change that), in creation order. */
   readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }>
+  /** The servers of `nodes`. */
   readonly servers: ReadonlyArray<RedisServer>
+  /** The replicas as created, if any. */
+  readonly replicas: ReadonlyArray<RedisServer>
 }
 
 export class RedisServerError extends Data.TaggedError("RedisServerError")<{
@@ -123,31 +126,42 @@ const delay = (ms: number): Effect.Effect<void> =>
 const encode = (args: ReadonlyArray<string>): string =>
   `*${args.length}\r\n` + args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join("")
 
-/** `undefined` while the reply is incomplete; arrays are not needed by the harness, so they are rejected. */
-const parseReply = (buffer: Buffer): string | null | Error | undefined => {
+/**
+ * The reply and the bytes it took, or `undefined` while it is incomplete; arrays are not needed by the harness, so
+ * they are rejected.
+ */
+const parseReply = (buffer: Buffer): readonly [string | null | Error, number] | undefined => {
   const lineEnd = buffer.indexOf("\r\n")
   if (lineEnd < 0) return undefined
   const head = buffer.toString("utf8", 1, lineEnd)
   switch (String.fromCharCode(buffer[0])) {
     case "+":
     case ":":
-      return head
+      return [head, lineEnd + 2]
     case "-":
-      return new Error(head)
+      return [new Error(head), lineEnd + 2]
     case "$": {
       const length = Number(head)
-      if (length < 0) return null
+      if (length < 0) return [null, lineEnd + 2]
       const start = lineEnd + 2
-      return buffer.length < start + length + 2 ? undefined : buffer.toString("utf8", start, start + length)
+      return buffer.length < start + length + 2
+        ? undefined
+        : [buffer.toString("utf8", start, start + length), start + length + 2]
     }
     default:
-      return new Error(`unsupported reply: ${JSON.stringify(buffer.toString("utf8", 0, lineEnd))}`)
+      return [new Error(`unsupported reply: ${JSON.stringify(buffer.toString("utf8", 0, lineEnd))}`), buffer.length]
   }
 }
+
+/** Passwords of the servers this process started with `requirepass`, so that every probe can authenticate. */
+const passwords = new Map<number, string>()
 
 const send = (port: number, args: ReadonlyArray<string>, timeoutMs = 2_000): Promise<string | null> =>
   new Promise((resolve, reject) => {
     const socket = net.connect({ host: HOST, port })
+    const password = passwords.get(port)
+    // With a password, the first reply is AUTH's.
+    let skip = password === undefined ? 0 : 1
     let buffer = Buffer.alloc(0)
     const finish = (reply: string | null | Error) => {
       socket.destroy()
@@ -159,10 +173,16 @@ const send = (port: number, args: ReadonlyArray<string>, timeoutMs = 2_000): Pro
     socket.on("close", () => finish(new Error("connection closed before the reply")))
     socket.on("data", (chunk) => {
       buffer = Buffer.concat([buffer, chunk])
-      const reply = parseReply(buffer)
-      if (reply !== undefined) finish(reply)
+      while (true) {
+        const parsed = parseReply(buffer)
+        if (parsed === undefined) return
+        if (skip === 0) return finish(parsed[0])
+        if (parsed[0] instanceof Error) return finish(parsed[0])
+        skip--
+        buffer = buffer.subarray(parsed[1])
+      }
     })
-    socket.write(encode(args))
+    socket.write((password === undefined ? "" : encode(["AUTH", password])) + encode(args))
   })
 
 /**
@@ -179,6 +199,56 @@ export const redisCommand = (
       new RedisServerError({ message: `${args.join(" ")} on ${HOST}:${port} failed: ${String(cause)}`, cause })
   })
 
+/**
+ * Scoped: makes the server on `port` stop answering anyone for `seconds` (`DEBUG SLEEP`, which needs
+ * `--enable-debug-command`), and returns once it is asleep: once a PING on another connection gets no answer within
+ * 100 ms.
+ */
+export const sleepServer = (port: number, seconds: number): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    // The harness's connection may give up before the server wakes: that is fine.
+    yield* Effect.forkScoped(Effect.ignore(redisCommand(port, "DEBUG", "SLEEP", String(seconds))))
+    const deadline = Date.now() + START_TIMEOUT_MS
+    while (yield* Effect.promise(() => send(port, ["PING"], 100).then(() => true, () => false))) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`${HOST}:${port} did not fall asleep`))
+    }
+  })
+
+/** Bytes received on connections to `port` that the server has not read yet, from /proc/net/tcp (Linux). */
+const unreadBytes = (port: number): number => {
+  let total = 0
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let table: string
+    try {
+      table = fs.readFileSync(file, "utf8")
+    } catch {
+      continue
+    }
+    for (const line of table.split("\n").slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue ...; state 01 is ESTABLISHED
+      const [, local = "", , state, queues = ""] = line.trim().split(/\s+/)
+      if (state === "01" && parseInt(local.split(":")[1] ?? "", 16) === port) {
+        total += parseInt(queues.split(":")[1] ?? "0", 16)
+      }
+    }
+  }
+  return total
+}
+
+/**
+ * Waits until a command sent to the (sleeping) server on `port` sits unread in its socket: a client has sent it and
+ * the server has not read it. Linux only; elsewhere it waits 150 ms instead.
+ */
+export const awaitUnreadCommand = (port: number): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    if (!fs.existsSync("/proc/net/tcp")) return yield* delay(150)
+    const deadline = Date.now() + START_TIMEOUT_MS
+    while (unreadBytes(port) === 0) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`no unread command on ${HOST}:${port}`))
+      yield* delay(5)
+    }
+  })
+
 const canListen = (port: number): Promise<number | undefined> =>
   new Promise((resolve) => {
     const server = net.createServer()
@@ -190,7 +260,7 @@ const canListen = (port: number): Promise<number | undefined> =>
   })
 
 /** Cluster nodes also bind the bus on port + 10000, so that one must exist and be free too. */
-const freePort = (withClusterBus: boolean): Effect.Effect<number, RedisServerError> =>
+export const freePort = (withClusterBus: boolean): Effect.Effect<number, RedisServerError> =>
   Effect.tryPromise({
     try: async () => {
       for (let attempt = 0; attempt < 100; attempt++) {
@@ -286,6 +356,7 @@ interface Node {
   readonly dir: string
   readonly cluster: boolean
   readonly extraArgs: ReadonlyArray<string>
+  readonly password: string | undefined
   port: number
   instance: Instance | undefined
   closed: boolean
@@ -297,6 +368,7 @@ const serverArgs = (node: Node): Array<string> => [
   ...(node.cluster
     ? ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
     : []),
+  ...(node.password === undefined ? [] : ["--requirepass", node.password, "--masterauth", node.password]),
   ...node.extraArgs
 ]
 
@@ -310,6 +382,7 @@ const launch = (node: Node, pickNewPort: boolean): Effect.Effect<void, RedisServ
     for (let attempt = 1;; attempt++) {
       if (pickNewPort) node.port = yield* freePort(node.cluster)
       if (node.closed) return yield* Effect.fail(closedError(node))
+      if (node.password !== undefined) passwords.set(node.port, node.password)
       const args = serverArgs(node)
       const instance = spawnInstance(node.bin, args)
       node.instance = instance
@@ -341,7 +414,15 @@ const waitPortClosed = (port: number): Effect.Effect<void> =>
     while ((yield* Effect.promise(() => isListening(port))) && Date.now() < deadline) yield* delay(10)
   })
 
-const startServer = (extraArgs: ReadonlyArray<string>, cluster: boolean) =>
+/** Options of a server (or of every node of a cluster). */
+export interface ServerOptions {
+  /** Appended to the harness's own (later ones win); they must not change `--port`, `--bind` or `--dir`. */
+  readonly args?: ReadonlyArray<string>
+  /** `requirepass` and `masterauth`; the harness's own probes authenticate with it. */
+  readonly password?: string
+}
+
+const startServer = (options: ServerOptions, cluster: boolean) =>
   Effect.gen(function*() {
     const bin = yield* resolveExecutable("REDIS_SERVER_BIN", "redis-server")
     const dir = yield* Effect.acquireRelease(
@@ -359,7 +440,16 @@ const startServer = (extraArgs: ReadonlyArray<string>, cluster: boolean) =>
           registry.dirs.delete(dir)
         })
     )
-    const node: Node = { bin, dir, cluster, extraArgs, port: 0, instance: undefined, closed: false }
+    const node: Node = {
+      bin,
+      dir,
+      cluster,
+      extraArgs: options.args ?? [],
+      password: options.password,
+      port: 0,
+      instance: undefined,
+      closed: false
+    }
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         node.closed = true
@@ -382,12 +472,11 @@ const startServer = (extraArgs: ReadonlyArray<string>, cluster: boolean) =>
 
 /**
  * Scoped: starts a standalone server on a free loopback port; stops it (and deletes its temp dir) when the scope
- * closes. `args` are appended to the harness's own (later ones win), so they must not change `--port`, `--bind` or
- * `--dir`.
+ * closes.
  */
 export const startRedisServer = (
-  options?: { readonly args?: ReadonlyArray<string> }
-): Effect.Effect<RedisServer, RedisServerError, Scope.Scope> => startServer(options?.args ?? [], false)
+  options?: ServerOptions
+): Effect.Effect<RedisServer, RedisServerError, Scope.Scope> => startServer(options ?? {}, false)
 
 const runCli = (cli: string, args: ReadonlyArray<string>): Effect.Effect<void, RedisServerError> =>
   Effect.callback<void, RedisServerError>((resume) => {
@@ -423,7 +512,7 @@ const describeNode = async (port: number): Promise<string> =>
  */
 export const awaitClusterOk = (cluster: RedisCluster): Effect.Effect<void, RedisServerError> =>
   Effect.gen(function*() {
-    const ports = cluster.nodes.map((node) => node.port)
+    const ports = [...cluster.nodes, ...cluster.replicas].map((node) => node.port)
     const deadline = Date.now() + CLUSTER_TIMEOUT_MS
     while (!(yield* Effect.promise(() => clusterIsOk(ports)))) {
       if (Date.now() >= deadline) {
@@ -436,25 +525,76 @@ export const awaitClusterOk = (cluster: RedisCluster): Effect.Effect<void, Redis
     }
   })
 
+const replicasInSync = async (ports: ReadonlyArray<number>): Promise<boolean> => {
+  for (const port of ports) {
+    const info = await send(port, ["INFO", "replication"], 1_000).catch(() => null)
+    if (info === null || !info.includes("master_link_status:up\r\n")) return false
+  }
+  return true
+}
+
+/** Whether the node on `port` is a replica in its own view (`role:slave`), which CLUSTER REPLICATE sets at once. */
+const isReplica = async (port: number): Promise<boolean> =>
+  (await send(port, ["INFO", "replication"], 1_000))?.includes("role:slave\r\n") ?? false
+
+export interface ClusterOptions {
+  /** Default 3. */
+  readonly masters?: number
+  /** Replicas per master. Default 0. */
+  readonly replicas?: number
+  /** Options of the node with this index (in creation order), e.g. a TLS port of its own. */
+  readonly node?: (index: number) => Effect.Effect<ServerOptions>
+}
+
 /**
- * Scoped: starts `masters` (default 3) cluster-enabled servers, runs `redis-cli --cluster create ... --cluster-replicas
- * 0 --cluster-yes`, waits until every node reports cluster_state:ok and all 16384 slots are assigned.
+ * Scoped: starts `masters` (default 3) cluster-enabled servers and `replicas` per master, runs `redis-cli --cluster
+ * create ... --cluster-replicas n --cluster-yes`, waits until every node reports cluster_state:ok, all 16384 slots
+ * are assigned and every replica's link to its master is up.
  */
 export const startRedisCluster = (
-  options?: { readonly masters?: number }
+  options?: ClusterOptions
 ): Effect.Effect<RedisCluster, RedisServerError, Scope.Scope> =>
   Effect.gen(function*() {
     const masters = options?.masters ?? 3
+    const replicas = options?.replicas ?? 0
     if (!Number.isInteger(masters) || masters < 3) {
       return yield* Effect.fail(new RedisServerError({ message: `a cluster needs at least 3 masters, got ${masters}` }))
     }
     const cli = yield* resolveExecutable("REDIS_CLI_BIN", "redis-cli")
-    const servers = yield* Effect.forEach(Array.from({ length: masters }), () => startServer([], true), {
-      concurrency: "unbounded"
-    })
+    const servers = yield* Effect.forEach(
+      Array.from({ length: masters * (1 + replicas) }, (_, i) => i),
+      (i) => Effect.flatMap(options?.node?.(i) ?? Effect.succeed({}), (node) => startServer(node, true)),
+      { concurrency: "unbounded" }
+    )
     const addresses = servers.map((server) => `${HOST}:${server.port}`)
-    yield* runCli(cli, ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"])
-    const cluster: RedisCluster = { nodes: servers.map(({ host, port }) => ({ host, port })), servers }
+    const password = passwords.get(servers[0].port)
+    yield* runCli(cli, [
+      ...(password === undefined ? [] : ["-a", password, "--no-auth-warning"]),
+      ...["--cluster", "create", ...addresses, "--cluster-replicas", String(replicas), "--cluster-yes"]
+    ])
+    const replicaFlags = yield* Effect.promise(() => Promise.all(servers.map((server) => isReplica(server.port))))
+    const masterServers = servers.filter((_, i) => !replicaFlags[i])
+    if (masterServers.length !== masters) {
+      return yield* Effect.fail(
+        new RedisServerError({
+          message: `expected ${masters} masters after cluster create, found ${masterServers.length}`
+        })
+      )
+    }
+    const cluster: RedisCluster = {
+      nodes: masterServers.map(({ host, port }) => ({ host, port })),
+      servers: masterServers,
+      replicas: servers.filter((_, i) => replicaFlags[i])
+    }
     yield* awaitClusterOk(cluster)
+    const deadline = Date.now() + CLUSTER_TIMEOUT_MS
+    while (!(yield* Effect.promise(() => replicasInSync(cluster.replicas.map((server) => server.port))))) {
+      if (Date.now() >= deadline) {
+        return yield* Effect.fail(
+          new RedisServerError({ message: `replicas not in sync within ${CLUSTER_TIMEOUT_MS} ms` })
+        )
+      }
+      yield* delay(50)
+    }
     return cluster
   })

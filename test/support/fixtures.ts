@@ -49,7 +49,7 @@ export const useRedisServer = (): () => RedisServer =>
 export const useRedisCluster = (): () => RedisCluster => {
   if (externalCluster === undefined) return useScoped(startRedisCluster())
   const servers = externalCluster.split(",").map((node) => external(node.trim()))
-  return () => ({ servers, nodes: servers.map(({ host, port }) => ({ host, port })) })
+  return () => ({ servers, replicas: [], nodes: servers.map(({ host, port }) => ({ host, port })) })
 }
 
 /** The URLs of a cluster's masters, as client root nodes. */

@@ -1,0 +1,101 @@
+/**
+ * The upload-server part of the benchmark report: throughput of large uploads and request rate of small chunks,
+ * effect-kv's server against @tus/server on the same store kind, with the issue's targets (at least @tus/server's
+ * MB/s; at least 1.5× its request rate for 16 KB chunks) and the client's own ceiling for scale.
+ */
+import type { UploadResult } from "../uploads.ts"
+import { count, table } from "./stats.ts"
+import type { UploadContender } from "./uploadContenders.ts"
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+const figures = (results: ReadonlyArray<UploadResult>, contender: UploadContender) => {
+  const mine = results.filter((result) => result.contender === contender)
+  const large = mine.flatMap((result) => result.largeMBps)
+  const small = mine.flatMap((result) => result.smallRps)
+  return large.length === 0 ? undefined : {
+    large: median(large),
+    largeRange: [Math.min(...large), Math.max(...large)],
+    small: median(small),
+    smallRange: [Math.min(...small), Math.max(...small)]
+  }
+}
+
+const PAIRS: ReadonlyArray<readonly [UploadContender, UploadContender]> = [
+  ["effect-kv (memory)", "@tus/server (MemoryKvStore)"],
+  ["effect-kv (Redis)", "@tus/server (RedisKvStore)"]
+]
+
+const ORDER: ReadonlyArray<UploadContender> = [
+  "effect-kv (memory)",
+  "@tus/server (MemoryKvStore)",
+  "effect-kv (Redis)",
+  "@tus/server (RedisKvStore)",
+  "no-op server (client ceiling)"
+]
+
+/** The table of figures, then the verdicts against the targets. */
+export const uploadSections = (
+  results: ReadonlyArray<UploadResult>
+): Array<{ readonly title: string; readonly body: string }> => {
+  if (results.length === 0) return []
+  const { largeBytes, largeChunk, smallBytes, smallChunk } = results[0]
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`
+  const rows = ORDER.flatMap((contender) => {
+    const f = figures(results, contender)
+    if (f === undefined) return []
+    return [[
+      contender,
+      `${f.large.toFixed(0)}`,
+      `${f.largeRange[0].toFixed(0)} – ${f.largeRange[1].toFixed(0)}`,
+      `${f.small.toFixed(0)}`,
+      `${f.smallRange[0].toFixed(0)} – ${f.smallRange[1].toFixed(0)}`
+    ]]
+  })
+  const overview = table(
+    ["server", "large MB/s (median)", "range", "16 KB chunks: requests/s (median)", "range"],
+    rows
+  )
+  const verdicts = PAIRS.flatMap(([ours, theirs]) => {
+    const a = figures(results, ours)
+    const b = figures(results, theirs)
+    if (a === undefined || b === undefined) return []
+    const throughput = a.large / b.large
+    const rate = a.small / b.small
+    return [
+      [
+        `${ours} vs ${theirs}: MB/s`,
+        "≥ 1.00×",
+        `${throughput.toFixed(2)}× (${a.large.toFixed(0)} vs ${b.large.toFixed(0)} MB/s)`,
+        throughput >= 1 ? "met" : "MISSED"
+      ],
+      [
+        `${ours} vs ${theirs}: 16 KB requests/s`,
+        "≥ 1.50×",
+        `${rate.toFixed(2)}× (${a.small.toFixed(0)} vs ${b.small.toFixed(0)} req/s)`,
+        rate >= 1.5 ? "met" : "MISSED"
+      ]
+    ]
+  })
+  const ceiling = figures(results, "no-op server (client ceiling)")
+  const note = ceiling === undefined ?
+    "" :
+    `\n\nThe no-op server stores nothing and answers each PATCH at once: its ${
+      ceiling.small.toFixed(0)
+    } requests/s is what one tus-js-client reaches on this machine at all, so a server's rate here is bounded by it.`
+  return [
+    {
+      title: "Upload server: tus-js-client against effect-kv's server and @tus/server",
+      body: `${overview}\n\nLarge: one ${mb(largeBytes)} file in ${mb(largeChunk)} chunks. Small: one ${
+        mb(smallBytes)
+      } file in ${count(smallChunk / 1024)} KB chunks (${
+        count(smallBytes / smallChunk)
+      } PATCHes). Each figure is one upload, timed from the creation request to the last response; every upload is checked byte for byte on the server's disk.${note}`
+    },
+    { title: "Upload server: targets", body: table(["target", "wanted", "measured", "verdict"], verdicts) }
+  ]
+}

@@ -1,0 +1,136 @@
+/**
+ * The upload server's settings, read once at start through Effect `Config` so that a bad value stops the program
+ * with the variable's name and what was wrong, instead of surfacing later as a strange response.
+ *
+ * | variable               | default            | meaning                                                     |
+ * | ---------------------- | ------------------ | ----------------------------------------------------------- |
+ * | `PORT`                 | `1080`             | TCP port (`0`: any free port; the log line says which)      |
+ * | `HOST`                 | `127.0.0.1`        | interface to listen on                                      |
+ * | `DATA_DIR`             | `./data/uploads`   | where the bytes of the uploads are written                  |
+ * | `MAX_SIZE`             | none               | largest upload in bytes (`Tus-Max-Size`), e.g. `1073741824` |
+ * | `UPLOAD_EXPIRES_AFTER` | `24 hours`         | an unfinished upload not touched for this long expires      |
+ *
+ * Tests build the same service with `layer({...})`, without the environment.
+ *
+ * @since 0.2.0
+ */
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Path from "node:path"
+
+/**
+ * The settings of one server instance.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ServerSettings {
+  readonly port: number
+  readonly host: string
+  /** Absolute directory holding one file per upload, named by its id. */
+  readonly dataDir: string
+  /** The largest upload accepted, in bytes; `null`: no limit but the disk. */
+  readonly maxSize: number | null
+  /** How long an unfinished upload lives after its last write. */
+  readonly expiresAfter: Duration.Duration
+  /** How often the cleanup fiber looks for files without a record. */
+  readonly cleanupInterval: Duration.Duration
+  /** How long a PATCH's lease on its upload lasts without renewal (a crashed instance blocks it this long). */
+  readonly lockTtl: Duration.Duration
+  /** How long in-flight requests may run after SIGTERM before they are cut. */
+  readonly shutdownTimeout: Duration.Duration
+}
+
+/**
+ * @since 0.2.0
+ * @category services
+ */
+export class UploadServerConfig extends Context.Service<UploadServerConfig, ServerSettings>()(
+  "effect-kv/examples/upload-server/UploadServerConfig"
+) {}
+
+const defaults = {
+  port: 1080,
+  host: "127.0.0.1",
+  dataDir: "data/uploads",
+  expiresAfter: Duration.hours(24),
+  lockTtl: Duration.seconds(10),
+  shutdownTimeout: Duration.seconds(10)
+} as const
+
+/**
+ * Cleanup runs a few times per expiry period, and at least every 5 seconds, so that an expired upload's bytes are
+ * gone within a few seconds of its record.
+ */
+const cleanupIntervalFor = (expiresAfter: Duration.Duration): Duration.Duration =>
+  Duration.min(Duration.seconds(5), Duration.max(Duration.millis(200), Duration.divideUnsafe(expiresAfter, 4)))
+
+/**
+ * Settings from explicit values, with the defaults for the rest.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (options: Partial<ServerSettings> = {}): ServerSettings => {
+  const expiresAfter = options.expiresAfter ?? defaults.expiresAfter
+  return {
+    port: options.port ?? defaults.port,
+    host: options.host ?? defaults.host,
+    dataDir: Path.resolve(options.dataDir ?? defaults.dataDir),
+    maxSize: options.maxSize ?? null,
+    expiresAfter,
+    cleanupInterval: options.cleanupInterval ?? cleanupIntervalFor(expiresAfter),
+    lockTtl: options.lockTtl ?? defaults.lockTtl,
+    shutdownTimeout: options.shutdownTimeout ?? defaults.shutdownTimeout
+  }
+}
+
+/** A port, or 0 for any free one: `Config.Port` refuses 0, which tests and a second local instance want. */
+const port = Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "PORT")
+
+const maxSize = Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "MAX_SIZE")
+
+/** Zero or an infinite expiry would expire everything at once or nothing ever: both are typos, refused. */
+const expiresAfter = Config.schema(
+  Schema.DurationFromString.check(
+    Schema.makeFilter((value: Duration.Duration) =>
+      (Duration.isFinite(value) && Duration.isGreaterThanOrEqualTo(value, Duration.millis(1))) ||
+      "Expected a finite duration of at least 1 millisecond, such as \"24 hours\""
+    )
+  ),
+  "UPLOAD_EXPIRES_AFTER"
+)
+
+/**
+ * The settings as read from the environment.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fromEnv: Config.Config<ServerSettings> = Config.all({
+  port: Config.withDefault(port, defaults.port),
+  host: Config.withDefault(Config.NonEmptyString("HOST"), defaults.host),
+  dataDir: Config.withDefault(Config.NonEmptyString("DATA_DIR"), defaults.dataDir),
+  maxSize: Config.option(maxSize),
+  expiresAfter: Config.withDefault(expiresAfter, defaults.expiresAfter)
+}).pipe(Config.map(({ maxSize, ...rest }) => make({ ...rest, maxSize: Option.getOrNull(maxSize) })))
+
+/**
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (options: Partial<ServerSettings> = {}): Layer.Layer<UploadServerConfig> =>
+  Layer.sync(UploadServerConfig, () => make(options))
+
+/**
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerFromEnv: Layer.Layer<UploadServerConfig, Config.ConfigError> = Layer.effect(
+  UploadServerConfig,
+  fromEnv
+)

@@ -1,0 +1,74 @@
+/**
+ * The whole server as one layer: the protocol's and the page's routes on Effect's HTTP router, the upload records,
+ * the lock, the files and the cleanup fiber, over a Node HTTP server, given the settings and a store.
+ *
+ * `main.ts` gives it the settings from the environment and the store `Store.choose` picks; tests give it
+ * `Config.layer({...})` and `memoryKvStore` or a Redis layer, and read the bound port from `HttpServer`.
+ *
+ * @since 0.2.0
+ */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type { BaseKvStoreService } from "effect-kv"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as Layer from "effect/Layer"
+import * as Http from "node:http"
+import * as Cleanup from "./Cleanup.ts"
+import { UploadServerConfig } from "./Config.ts"
+import * as Files from "./Files.ts"
+import * as Lock from "./Lock.ts"
+import * as Page from "./Page.ts"
+import * as Tus from "./Tus.ts"
+import * as Uploads from "./Uploads.ts"
+
+/**
+ * Node's `server.close()` closes the connections idle at that moment and then waits for the others to end. A client
+ * whose PATCH finishes during the drain keeps its connection alive, which would hold the process up to the deadline:
+ * once the server has stopped listening, a finished response closes its connection and new ones say so.
+ */
+const closingConnectionsWhenDraining = (server: Http.Server): Http.Server =>
+  server.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
+    if (!server.listening) response.setHeader("Connection", "close")
+    response.once("finish", () => {
+      if (!server.listening) setImmediate(() => server.closeIdleConnections())
+    })
+  })
+
+/** A Node HTTP server on the configured address, draining in-flight requests for `shutdownTimeout` when stopped. */
+const httpServer = Layer.unwrap(Effect.gen(function*() {
+  const config = yield* UploadServerConfig
+  return NodeHttpServer.layer(
+    // A PATCH of a large chunk takes as long as the client needs to send it: Node's 300 s request timeout would cut
+    // a slow client off mid-body, so the only limit on a request is the client going away.
+    () => closingConnectionsWhenDraining(Http.createServer({ requestTimeout: 0 })),
+    {
+      port: config.port,
+      host: config.host,
+      gracefulShutdownTimeout: Duration.toMillis(config.shutdownTimeout)
+    }
+  )
+}))
+
+/**
+ * The server. It listens once the layer is built and stops when its scope closes.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (options: { readonly storeDescription: string }) => {
+  const services = Layer.mergeAll(Uploads.layer, Lock.layer, Files.layer.pipe(Layer.provide(NodeFileSystem.layer)))
+  const routes = Layer.mergeAll(Tus.layer, Page.layer(options.storeDescription))
+  return HttpRouter.serve(routes, { disableListenLog: true }).pipe(
+    Layer.provide(Cleanup.layer),
+    Layer.provide(services),
+    Layer.provideMerge(httpServer)
+  )
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type Requirements = BaseKvStoreService | UploadServerConfig

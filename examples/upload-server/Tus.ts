@@ -1,0 +1,525 @@
+/**
+ * The tus 1.0.0 protocol at `/files/`: core (`OPTIONS`, `HEAD`, `PATCH`), creation, creation-with-upload,
+ * creation-defer-length, termination, expiration, checksum (sha1, sha256, md5) and concatenation, plus `GET` of a
+ * finished upload. See https://tus.io/protocols/resumable-upload.
+ *
+ * Every request is checked in full before anything is touched, so a malformed one gets the status the protocol names
+ * and changes nothing. A PATCH runs under the upload's lock (`Lock.ts`), streams its body to disk (`Files.ts`) and
+ * only then advances the record (`Uploads.ts`), whether the body ended, failed or the client went away: what reached
+ * the disk counts, so the client resumes from there. A checksum or size failure undoes its bytes instead.
+ *
+ * The store being down answers 503 at once: the Redis layer fails its commands immediately while disconnected.
+ *
+ * @since 0.2.0
+ */
+import { KvBackendError, KvInputError, KvSchemaError } from "effect-kv"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerError from "effect/http/HttpServerError"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Option from "effect/Option"
+import { PlatformError } from "effect/PlatformError"
+import { createHash, randomUUID } from "node:crypto"
+import { UploadServerConfig } from "./Config.ts"
+import { BodyTooLarge, Files, type Progress } from "./Files.ts"
+import { Locks, UploadLocked } from "./Lock.ts"
+import { isComplete, type Upload, Uploads } from "./Uploads.ts"
+
+/** The path the protocol is served under. */
+export const ENDPOINT = "/files/"
+
+const TUS_VERSION = "1.0.0"
+const EXTENSIONS = [
+  "creation",
+  "creation-with-upload",
+  "creation-defer-length",
+  "termination",
+  "expiration",
+  "checksum",
+  "concatenation"
+].join(",")
+const CHECKSUM_ALGORITHMS = ["sha1", "sha256", "md5"]
+const OFFSET_STREAM = "application/offset+octet-stream"
+
+const CORS_ALLOWED_HEADERS = [
+  "Authorization",
+  "Content-Type",
+  "Location",
+  "Tus-Extension",
+  "Tus-Max-Size",
+  "Tus-Resumable",
+  "Tus-Version",
+  "Upload-Checksum",
+  "Upload-Concat",
+  "Upload-Defer-Length",
+  "Upload-Length",
+  "Upload-Metadata",
+  "Upload-Offset",
+  "X-HTTP-Method-Override",
+  "X-Requested-With"
+].join(", ")
+const CORS_EXPOSED_HEADERS = [
+  "Location",
+  "Tus-Checksum-Algorithm",
+  "Tus-Extension",
+  "Tus-Max-Size",
+  "Tus-Resumable",
+  "Tus-Version",
+  "Upload-Concat",
+  "Upload-Defer-Length",
+  "Upload-Expires",
+  "Upload-Length",
+  "Upload-Metadata",
+  "Upload-Offset",
+  "Content-Disposition"
+].join(", ")
+
+/** A request the protocol refuses, with the status it names. */
+class Refused {
+  constructor(readonly status: number, readonly reason: string, readonly headers: Record<string, string> = {}) {}
+}
+
+const refuse = (status: number, reason: string, headers?: Record<string, string>) =>
+  Effect.fail(new Refused(status, reason, headers))
+
+/** Ids are ours (UUIDs without dashes); anything else cannot name an upload, nor escape `DATA_DIR`. */
+const ID = /^[0-9a-f]{32}$/
+
+const newId = () => randomUUID().replaceAll("-", "")
+
+const DIGITS = /^\d+$/
+
+/** A non-negative integer header: `undefined` when absent, `null` when malformed. */
+const integerHeader = (value: string | undefined): number | null | undefined => {
+  if (value === undefined) return undefined
+  const trimmed = value.trim()
+  if (!DIGITS.test(trimmed)) return null
+  const n = Number(trimmed)
+  return Number.isSafeInteger(n) ? n : null
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+/** The pairs of an `Upload-Metadata` header, or `null` when it is malformed (bad base64, empty or repeated keys). */
+export const parseMetadata = (header: string): Map<string, string> | null => {
+  const pairs = new Map<string, string>()
+  if (header.trim() === "") return pairs
+  for (const item of header.split(",")) {
+    const parts = item.trim().split(" ")
+    const [name, value = ""] = parts
+    if (parts.length > 2 || name === "" || pairs.has(name) || !BASE64.test(value)) return null
+    pairs.set(name, Buffer.from(value, "base64").toString("utf8"))
+  }
+  return pairs
+}
+
+/** The id at the end of a part's URL in `Upload-Concat: final;...`, absolute or relative. */
+const partId = (url: string): string | null => {
+  try {
+    const id = new URL(url, "http://base.invalid").pathname.split("/").filter((segment) => segment !== "").pop()
+    return id !== undefined && ID.test(id) ? id : null
+  } catch {
+    return null
+  }
+}
+
+type Concat = { readonly kind: "partial" } | { readonly kind: "final"; readonly parts: ReadonlyArray<string> }
+
+const parseConcat = (header: string | undefined): Concat | null | undefined => {
+  if (header === undefined) return undefined
+  const value = header.trim()
+  if (value === "partial") return { kind: "partial" }
+  if (!value.startsWith("final;")) return null
+  const urls = value.slice("final;".length).trim().split(/\s+/).filter((url) => url !== "")
+  const parts = urls.map(partId)
+  return urls.length === 0 || parts.some((id) => id === null) ? null : { kind: "final", parts: parts as Array<string> }
+}
+
+/** The algorithm and expected digest of an `Upload-Checksum` header. */
+const parseChecksum = (header: string | undefined) => {
+  if (header === undefined) return Effect.succeed(null)
+  const [algorithm, digest, ...rest] = header.trim().split(" ")
+  if (rest.length > 0 || digest === undefined || !BASE64.test(digest) || digest === "") {
+    return refuse(400, "Upload-Checksum must be \"<algorithm> <base64 digest>\"")
+  }
+  if (!CHECKSUM_ALGORITHMS.includes(algorithm)) {
+    return refuse(400, `unsupported checksum algorithm ${JSON.stringify(algorithm)}`, {
+      "Tus-Checksum-Algorithm": CHECKSUM_ALGORITHMS.join(",")
+    })
+  }
+  return Effect.succeed({ algorithm, digest })
+}
+
+const location = (id: string) => ENDPOINT + id
+
+const httpDate = (ms: number) => new Date(ms).toUTCString()
+
+/** The headers that describe an upload's state, for HEAD and after writes. */
+const stateHeaders = (upload: Upload): Record<string, string> => {
+  const headers: Record<string, string> = { "Upload-Offset": String(upload.offset) }
+  if (upload.length === null) headers["Upload-Defer-Length"] = "1"
+  else headers["Upload-Length"] = String(upload.length)
+  if (upload.expiresAt !== null) headers["Upload-Expires"] = httpDate(upload.expiresAt)
+  return headers
+}
+
+/** A body is coming when the client says how long it is (and it is not 0) or streams it chunked. */
+const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const length = request.headers["content-length"]
+  return length !== undefined ? length.trim() !== "0" : request.headers["transfer-encoding"] !== undefined
+}
+
+/** A type from `Upload-Metadata` that is safe to send back as `Content-Type`. */
+const MIME = /^[\w.+-]+\/[\w.+-]+$/
+
+const contentDisposition = (filename: string): string => {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, "_")
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`
+}
+
+/**
+ * The routes of the protocol.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = Effect.gen(function*() {
+  const config = yield* UploadServerConfig
+  const uploads = yield* Uploads
+  const files = yield* Files
+  const locks = yield* Locks
+
+  const maxSizeHeaders: Record<string, string> = config.maxSize === null ? {} : {
+    "Tus-Max-Size": String(config.maxSize)
+  }
+
+  const requireRecord = (id: string) =>
+    Effect.flatMap(
+      ID.test(id) ? uploads.get(id) : Effect.succeed(null),
+      (upload) => upload === null ? refuse(404, "no such upload (it may have expired)") : Effect.succeed(upload)
+    )
+
+  const checkLength = (length: number) =>
+    config.maxSize !== null && length > config.maxSize
+      ? refuse(413, `the upload is larger than Tus-Max-Size (${config.maxSize} bytes)`, maxSizeHeaders)
+      : Effect.void
+
+  /**
+   * Writes the request body at the upload's offset, under its lock, and advances the record by what reached the
+   * disk. The caller has checked the headers; `length` is the upload's length after this request (a deferred length
+   * may arrive with it).
+   */
+  const receive = (
+    request: HttpServerRequest.HttpServerRequest,
+    id: string,
+    offset: number,
+    length: number | null,
+    checksum: { readonly algorithm: string; readonly digest: string } | null
+  ) =>
+    locks.withLock(
+      id,
+      Effect.gen(function*() {
+        // Read again under the lock: another request may have moved the upload since the headers were checked.
+        const current = yield* requireRecord(id)
+        if (current.offset !== offset) {
+          return yield* refuse(409, `Upload-Offset ${offset} does not match the upload's offset ${current.offset}`, {
+            "Upload-Offset": String(current.offset)
+          })
+        }
+        const limit = (length ?? config.maxSize ?? Number.MAX_SAFE_INTEGER) - offset
+        const progress: Progress = { written: 0 }
+        const hash = checksum === null ? null : createHash(checksum.algorithm)
+        let committed: Upload | null = current
+        let commitFailure: unknown = undefined
+        let mismatch = false
+
+        /**
+         * Runs however the write ends, interruption included (a finalizer is uninterruptible): bytes that must not
+         * count are cut off, the rest are committed. A commit failure is kept for the response, since the client
+         * may still be there to hear it.
+         */
+        const settle = (exit: Exit.Exit<void, unknown>) => {
+          const bad = Exit.isFailure(exit) && Option.getOrUndefined(Exit.findErrorOption(exit)) instanceof BodyTooLarge
+          // Bytes of a body that did not arrive whole cannot be checked against its checksum: they do not count.
+          mismatch = hash !== null && Exit.isSuccess(exit) && hash.digest("base64") !== checksum!.digest
+          if (bad || mismatch || (hash !== null && Exit.isFailure(exit))) {
+            return Effect.ignore(files.truncate(id, offset))
+          }
+          if (progress.written === 0 && length === current.length) return Effect.void
+          const reached = offset + progress.written
+          // Bytes past the offset left by an earlier failed commit cannot outlive completion: cut them off first.
+          const complete = length === reached ? Effect.ignore(files.truncate(id, reached)) : Effect.void
+          return Effect.andThen(complete, uploads.advance(current, { offset: reached, length })).pipe(
+            Effect.match({
+              onFailure: (error) => {
+                commitFailure = error
+              },
+              onSuccess: (upload) => {
+                committed = upload
+              }
+            })
+          )
+        }
+
+        const exit = yield* files.write({ id, offset, body: request.stream, limit, hash, progress }).pipe(
+          Effect.onExit(settle),
+          Effect.exit
+        )
+        if (commitFailure !== undefined) return yield* Effect.fail(commitFailure)
+        if (Exit.isFailure(exit)) {
+          const error = Option.getOrUndefined(Exit.findErrorOption(exit))
+          if (error instanceof BodyTooLarge) {
+            return yield* refuse(413, `the body goes past the upload's length (${error.limit} bytes left)`)
+          }
+          return yield* Effect.failCause(exit.cause)
+        }
+        if (mismatch) {
+          return yield* refuse(460, "Checksum Mismatch: the body does not match Upload-Checksum; nothing was kept")
+        }
+        if (committed === null) return yield* refuse(404, "the upload was terminated or expired during the request")
+        return committed
+      })
+    )
+
+  /** creation, creation-defer-length, creation-with-upload, concatenation. */
+  const create = Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const headers = request.headers
+    const concat = parseConcat(headers["upload-concat"])
+    if (concat === null) return yield* refuse(400, "Upload-Concat must be \"partial\" or \"final;<url> <url> ...\"")
+    const metadataHeader = headers["upload-metadata"]
+    if (metadataHeader !== undefined && parseMetadata(metadataHeader) === null) {
+      return yield* refuse(400, "Upload-Metadata must be comma-separated \"<key> <base64 value>\" pairs")
+    }
+    const metadata = metadataHeader === undefined || metadataHeader.trim() === "" ? null : metadataHeader.trim()
+    const id = newId()
+
+    if (concat?.kind === "final") {
+      if (headers["upload-length"] !== undefined) {
+        return yield* refuse(400, "a final upload must not have Upload-Length: it is the sum of its parts")
+      }
+      const parts = yield* Effect.forEach(concat.parts, (part) => Effect.orElseSucceed(requireRecord(part), () => null))
+      for (const [i, part] of parts.entries()) {
+        if (part === null) return yield* refuse(400, `part ${concat.parts[i]} does not exist`)
+        if (part.concat !== "partial") return yield* refuse(400, `part ${part.id} is not a partial upload`)
+        if (!isComplete(part)) return yield* refuse(400, `part ${part.id} is not finished`)
+      }
+      const length = parts.reduce((sum, part) => sum + part!.length!, 0)
+      yield* checkLength(length)
+      // The record comes first, then the file: the cleanup fiber never sees a live upload's file without a record.
+      const created = yield* uploads.create({
+        id,
+        length,
+        offset: 0,
+        metadata,
+        createdAt: Date.now(),
+        concat: "final",
+        parts: concat.parts
+      })
+      if (created === null) return yield* refuse(500, "id collision; retry")
+      yield* files.create(id)
+      yield* files.concatenate(id, concat.parts)
+      const done = yield* uploads.advance(created, { offset: length, length })
+      if (done === null) return yield* refuse(404, "the upload was terminated during concatenation")
+      return HttpServerResponse.empty({ status: 201, headers: { Location: location(id), ...stateHeaders(done) } })
+    }
+
+    const length = integerHeader(headers["upload-length"])
+    const defer = headers["upload-defer-length"]
+    if (length === null) return yield* refuse(400, "Upload-Length must be a non-negative integer")
+    if (defer !== undefined && defer.trim() !== "1") return yield* refuse(400, "Upload-Defer-Length must be 1")
+    if ((length === undefined) === (defer === undefined)) {
+      return yield* refuse(400, "exactly one of Upload-Length and Upload-Defer-Length is required")
+    }
+    if (length !== undefined) yield* checkLength(length)
+    const withBody = hasBody(request)
+    if (withBody && headers["content-type"] !== OFFSET_STREAM) {
+      return yield* refuse(415, `a body sent with the creation request must be ${OFFSET_STREAM}`)
+    }
+    const checksum = withBody ? yield* parseChecksum(headers["upload-checksum"]) : null
+    const contentLength = integerHeader(headers["content-length"])
+    if (withBody && length !== undefined && contentLength != null && contentLength > length) {
+      return yield* refuse(413, "the body is longer than Upload-Length")
+    }
+
+    const created = yield* uploads.create({
+      id,
+      length: length ?? null,
+      offset: 0,
+      metadata,
+      createdAt: Date.now(),
+      concat: concat?.kind === "partial" ? "partial" : null,
+      parts: null
+    })
+    if (created === null) return yield* refuse(500, "id collision; retry")
+    yield* files.create(id)
+    const upload = withBody ? yield* receive(request, id, 0, created.length, checksum) : created
+    return HttpServerResponse.empty({ status: 201, headers: { Location: location(id), ...stateHeaders(upload) } })
+  })
+
+  const head = (id: string) =>
+    Effect.map(requireRecord(id), (upload) => {
+      const headers: Record<string, string> = { ...stateHeaders(upload), "Cache-Control": "no-store" }
+      if (upload.metadata !== null) headers["Upload-Metadata"] = upload.metadata
+      if (upload.concat === "partial") headers["Upload-Concat"] = "partial"
+      if (upload.concat === "final") {
+        headers["Upload-Concat"] = `final;${(upload.parts ?? []).map(location).join(" ")}`
+      }
+      return HttpServerResponse.empty({ status: 200, headers })
+    })
+
+  const patch = (id: string) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const headers = request.headers
+      if (headers["content-type"] !== OFFSET_STREAM) {
+        return yield* refuse(415, `Content-Type must be ${OFFSET_STREAM}`)
+      }
+      const offset = integerHeader(headers["upload-offset"])
+      if (offset == null) return yield* refuse(400, "Upload-Offset must be a non-negative integer")
+      const checksum = yield* parseChecksum(headers["upload-checksum"])
+      const newLength = integerHeader(headers["upload-length"])
+      if (newLength === null) return yield* refuse(400, "Upload-Length must be a non-negative integer")
+      const upload = yield* requireRecord(id)
+      if (upload.concat === "final") return yield* refuse(403, "a final upload cannot be patched")
+      if (upload.offset !== offset) {
+        return yield* refuse(409, `Upload-Offset ${offset} does not match the upload's offset ${upload.offset}`, {
+          "Upload-Offset": String(upload.offset)
+        })
+      }
+      let length = upload.length
+      if (newLength !== undefined) {
+        if (length !== null && newLength !== length) return yield* refuse(400, "Upload-Length cannot change")
+        if (newLength < offset) return yield* refuse(400, "Upload-Length is smaller than the upload's offset")
+        yield* checkLength(newLength)
+        length = newLength
+      }
+      const contentLength = integerHeader(headers["content-length"])
+      if (contentLength === null) return yield* refuse(400, "Content-Length must be a non-negative integer")
+      if (contentLength !== undefined && length !== null && offset + contentLength > length) {
+        return yield* refuse(413, `the body goes past Upload-Length (${length - offset} bytes left)`)
+      }
+      if (contentLength !== undefined && config.maxSize !== null && offset + contentLength > config.maxSize) {
+        return yield* refuse(413, `the body goes past Tus-Max-Size (${config.maxSize} bytes)`, maxSizeHeaders)
+      }
+      const done = yield* receive(request, id, offset, length, checksum)
+      return HttpServerResponse.empty({ status: 204, headers: stateHeaders(done) })
+    })
+
+  const terminate = (id: string) =>
+    Effect.gen(function*() {
+      yield* requireRecord(id)
+      yield* locks.withLock(
+        id,
+        // The record goes first: once it is gone no request can reach the file, and a file left by a failed removal
+        // is the cleanup fiber's.
+        Effect.andThen(uploads.remove(id), Effect.ignore(files.remove(id)))
+      )
+      return HttpServerResponse.empty({ status: 204 })
+    })
+
+  const download = (id: string) =>
+    Effect.gen(function*() {
+      const upload = yield* requireRecord(id)
+      if (!isComplete(upload)) return yield* refuse(404, "the upload is not finished")
+      const metadata = upload.metadata === null ? new Map<string, string>() : parseMetadata(upload.metadata)
+      const type = metadata?.get("filetype") ?? metadata?.get("type") ?? ""
+      const name = metadata?.get("filename") ?? metadata?.get("name") ?? id
+      return yield* HttpServerResponse.file(files.path(id), {
+        contentType: MIME.test(type) ? type : "application/octet-stream",
+        headers: { "Content-Disposition": contentDisposition(name), "Cache-Control": "no-store" }
+      })
+    })
+
+  const options = HttpServerResponse.empty({
+    status: 204,
+    headers: {
+      "Tus-Version": TUS_VERSION,
+      "Tus-Extension": EXTENSIONS,
+      "Tus-Checksum-Algorithm": CHECKSUM_ALGORITHMS.join(","),
+      ...maxSizeHeaders,
+      // Preflight answers for browsers on other origins.
+      "Access-Control-Allow-Methods": "POST, GET, HEAD, PATCH, DELETE, OPTIONS",
+      "Access-Control-Allow-Headers": CORS_ALLOWED_HEADERS,
+      "Access-Control-Max-Age": "86400"
+    }
+  })
+
+  const route = (id: string | null) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      // Clients behind proxies that only pass GET and POST send the real method in this header.
+      const method = (request.headers["x-http-method-override"] ?? request.method).toUpperCase()
+      if (method === "OPTIONS") return options
+      if (method === "GET" && id !== null) return yield* download(id)
+      if (request.headers["tus-resumable"] !== TUS_VERSION) {
+        return yield* refuse(412, `Tus-Resumable must be ${TUS_VERSION}`, { "Tus-Version": TUS_VERSION })
+      }
+      if (id === null) {
+        return method === "POST" ? yield* create : yield* refuse(405, `${method} is not allowed on ${ENDPOINT}`)
+      }
+      switch (method) {
+        case "HEAD":
+          return yield* head(id)
+        case "PATCH":
+          return yield* patch(id)
+        case "DELETE":
+          return yield* terminate(id)
+        default:
+          return yield* refuse(405, `${method} is not allowed on an upload`)
+      }
+    }).pipe(
+      Effect.catch((error): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+        if (error instanceof Refused) {
+          return Effect.succeed(HttpServerResponse.text(error.reason + "\n", {
+            status: error.status,
+            headers: error.headers
+          }))
+        }
+        if (error instanceof UploadLocked) {
+          return Effect.succeed(HttpServerResponse.text("another request is writing this upload; retry\n", {
+            status: 423
+          }))
+        }
+        if (error instanceof KvBackendError) {
+          return Effect.as(
+            Effect.logWarning("store unavailable", error.message),
+            HttpServerResponse.text(`the upload store is unavailable: ${error.reason}; retry\n`, {
+              status: 503,
+              headers: { "Retry-After": "1" }
+            })
+          )
+        }
+        if (HttpServerError.isHttpServerError(error)) {
+          return Effect.succeed(HttpServerResponse.text("the request body could not be read\n", { status: 400 }))
+        }
+        const known = error instanceof KvSchemaError || error instanceof KvInputError || error instanceof PlatformError
+        return Effect.as(
+          Effect.logError("request failed", known ? error.message : error),
+          HttpServerResponse.text("internal error\n", { status: 500 })
+        )
+      }),
+      Effect.map((response) =>
+        HttpServerResponse.setHeaders(response, {
+          "Tus-Resumable": TUS_VERSION,
+          "Access-Control-Allow-Origin": "*",
+          "Access-Control-Expose-Headers": CORS_EXPOSED_HEADERS
+        })
+      )
+    )
+
+  return [
+    HttpRouter.route("*", "/files", route(null)),
+    HttpRouter.route("*", "/files/:id", Effect.flatMap(HttpRouter.params, (params) => route(params.id ?? "")))
+  ]
+})
+
+/**
+ * The protocol's routes on the app's router.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = HttpRouter.addAll(make)

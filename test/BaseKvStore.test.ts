@@ -1,0 +1,60 @@
+/**
+ * What `make` derives for every backend, beyond the conformance suite: the derived `modify`'s local turn-taking and
+ * its deadline, on primitives instrumented to count and to lose races.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { KvBackendError, make, makeMemoryPrimitives } from "effect-kv"
+import * as Effect from "effect/Effect"
+
+const increment = (current: string | null) => String(Number(current ?? "0") + 1)
+
+describe("make: the derived modify", () => {
+  it.live("a store's own concurrent modify calls on one key take turns: no compareAndSet is ever lost", () =>
+    Effect.gen(function*() {
+      const { modify: _native, ...memory } = makeMemoryPrimitives()
+      let attempts = 0
+      let lost = 0
+      const store = make({
+        ...memory,
+        get: (key) => Effect.andThen(Effect.yieldNow, memory.get(key)),
+        compareAndSet: (key, expected, next, expiry) =>
+          Effect.tap(memory.compareAndSet(key, expected, next, expiry), (won) =>
+            Effect.sync(() => {
+              attempts++
+              if (!won) lost++
+            }))
+      })
+      yield* Effect.forEach(Array.from({ length: 200 }), () => store.modify("k", increment), {
+        concurrency: "unbounded",
+        discard: true
+      })
+      assert.strictEqual(yield* store.get("k"), "200")
+      assert.strictEqual(lost, 0, "no attempt lost to another fiber of the same store")
+      assert.strictEqual(attempts, 200)
+      yield* Effect.forEach(["a", "b", "c"], (key) => store.modify(key, increment), { concurrency: "unbounded" })
+      assert.deepStrictEqual(yield* store.getMany(["a", "b", "c"]), ["1", "1", "1"], "other keys do not wait")
+    }))
+
+  it.live("a modify that keeps losing to other writers fails with Conflict at its deadline, writing nothing", () =>
+    Effect.gen(function*() {
+      const memory = makeMemoryPrimitives()
+      let calls = 0
+      const store = make({
+        ...memory,
+        modify: undefined,
+        modifyTimeout: "200 millis",
+        // Another process always changes the key between our read and our write.
+        compareAndSet: () => Effect.succeed(false)
+      })
+      yield* store.set("k", "1")
+      const started = Date.now()
+      const error = yield* Effect.flip(store.modify("k", (current) => (calls++, increment(current))))
+      const elapsed = Date.now() - started
+      assert.instanceOf(error, KvBackendError)
+      assert.strictEqual((error as KvBackendError).reason, "Conflict")
+      assert.include(error.message, "modify")
+      assert.isAbove(calls, 3, "it retried")
+      assert.isAtLeast(elapsed, 150, "it kept trying until about its deadline")
+      assert.strictEqual(yield* store.get("k"), "1", "nothing written")
+    }))
+})

@@ -1,0 +1,207 @@
+import { assert, describe, it } from "@effect/vitest"
+import {
+  type BaseKvStore,
+  BaseKvStoreService,
+  KvInputError,
+  KvSchemaError,
+  layerWithPrefix,
+  makeMemoryBaseKvStore,
+  memoryKvStore,
+  scoped,
+  toSchemaStore,
+  withPrefix
+} from "effect-kv"
+import { conformance } from "effect-kv/testing"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+
+const viewOf = (prefix: string) => Layer.sync(BaseKvStoreService)(() => withPrefix(makeMemoryBaseKvStore(), prefix))
+
+// A view is a store: the whole suite, unchanged, on views over the memory store.
+conformance("withPrefix view over memory", viewOf("tenant:1:"), { clock: "test" })
+conformance(
+  "nested withPrefix views over memory",
+  Layer.sync(BaseKvStoreService)(() => withPrefix(withPrefix(makeMemoryBaseKvStore(), "a:"), "b:")),
+  { clock: "test" }
+)
+conformance("layerWithPrefix over memoryKvStore", Layer.provide(layerWithPrefix("app:"), memoryKvStore), {
+  clock: "test"
+})
+
+describe("withPrefix", () => {
+  it.effect("stores keys under the prefix and never touches keys outside it", () =>
+    Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore()
+      yield* store.setMany([["other:1", "x"], ["tenant:1", "not under tenant:1:"], ["tenant:10:a", "y"]])
+      const tenant = withPrefix(store, "tenant:1:")
+      yield* tenant.set("upload:1", "a")
+      yield* tenant.setMany([["upload:2", "b"], ["upload:3", "c"]])
+      assert.strictEqual(yield* store.get("tenant:1:upload:1"), "a", "stored as prefix + key")
+      assert.deepStrictEqual(yield* tenant.list(""), ["upload:1", "upload:2", "upload:3"])
+      assert.deepStrictEqual((yield* tenant.listPage("upload:", { limit: 2 })).keys, ["1", "2"])
+      assert.strictEqual(yield* tenant.count(""), 3)
+      assert.strictEqual(yield* tenant.clear(""), 3, "clear(\"\") clears the view only")
+      assert.deepStrictEqual(yield* store.list(""), ["other:1", "tenant:1", "tenant:10:a"])
+      const nested = withPrefix(withPrefix(store, "a:"), "b:")
+      yield* nested.set("k", "v")
+      assert.deepStrictEqual(yield* store.list("a:"), ["b:k"])
+      assert.strictEqual(withPrefix(store, ""), store, "an empty prefix is the store itself")
+      assert.deepStrictEqual(yield* withPrefix("tenant:10:")(store).list(""), ["a"], "the dual form")
+    }))
+
+  it.effect("the caller's key is checked before it is prefixed", () =>
+    Effect.gen(function*() {
+      const tenant = withPrefix(makeMemoryBaseKvStore(), "t:")
+      const error = yield* Effect.flip(tenant.get(""))
+      assert.instanceOf(error, KvInputError)
+      assert.strictEqual((error as KvInputError).reason, "Empty", "\"\" is refused, not read as the key \"t:\"")
+      assert.instanceOf(yield* Effect.flip(tenant.list(42 as unknown as string)), KvInputError)
+      assert.instanceOf(yield* Effect.flip(tenant.listPage(42 as unknown as string, { limit: 1 })), KvInputError)
+    }))
+
+  it.effect("works over a store not built by make, through its public operations", () =>
+    Effect.gen(function*() {
+      const memory = makeMemoryBaseKvStore()
+      const plain: BaseKvStore = { ...memory }
+      const view = withPrefix(plain, "v:")
+      yield* view.setMany([["a", "1"], ["b", "2"]], { ttl: "1 hour" })
+      assert.strictEqual(yield* view.modify("a", (v) => v + "!"), "1!")
+      assert.deepStrictEqual(yield* memory.list(""), ["v:a", "v:b"])
+      const first = yield* view.listPage("", { limit: 1 })
+      assert.deepStrictEqual((yield* view.listPage("", { limit: 1, cursor: first.cursor })).keys, ["b"])
+      const error = yield* Effect.flip(view.modify("a", () => 1 as unknown as string))
+      assert.deepStrictEqual([error._tag, (error as KvInputError).reason], ["KvInputError", "NotAString"])
+      assert.strictEqual(yield* view.clear(""), 2)
+    }))
+
+  it("a prefix that is not a valid prefix throws a TypeError", () => {
+    for (const bad of [undefined, 42, "\uD800", "p".repeat(1025)]) {
+      assert.throws(() => withPrefix(makeMemoryBaseKvStore(), bad as string), TypeError)
+      assert.throws(() => layerWithPrefix(bad as string), TypeError)
+    }
+  })
+})
+
+describe("scoped", () => {
+  it.effect("a scoped view's keys are deleted when its scope closes", () =>
+    Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore()
+      yield* store.set("kept", "v")
+      const scope = yield* Scope.make()
+      const session = yield* Scope.provide(scoped(store), scope)
+      const other = yield* Scope.provide(scoped(store), scope)
+      yield* session.setMany([["cart", "[]"], ["user", "alice"]])
+      yield* other.set("cart", "[1]")
+      assert.deepStrictEqual(yield* session.list(""), ["cart", "user"], "each scoped view has a prefix of its own")
+      assert.strictEqual(yield* other.get("cart"), "[1]")
+      assert.strictEqual(yield* store.count(""), 4)
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(yield* store.list(""), ["kept"])
+    }))
+
+  it.effect("a given prefix is used as is", () =>
+    Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore()
+      yield* Effect.scoped(Effect.flatMap(scoped(store, "request:7:"), (view) =>
+        Effect.gen(function*() {
+          yield* view.set("a", "1")
+          assert.strictEqual(yield* store.get("request:7:a"), "1")
+        })))
+      assert.deepStrictEqual(yield* store.list(""), [])
+      assert.instanceOf(yield* Effect.flip(Effect.scoped(scoped(store, ""))), KvInputError)
+    }))
+
+  it.effect("a failing clear is logged as a warning and does not fail the scope", () =>
+    Effect.gen(function*() {
+      const memory = makeMemoryBaseKvStore()
+      const failing = { ...memory, clear: () => Effect.die(new Error("backend gone")) }
+      const logs: Array<string> = []
+      const capture = Logger.make(({ logLevel, message }) => logs.push(`${logLevel}: ${String(message)}`))
+      const exit = yield* Effect.exit(Effect.scoped(Effect.flatMap(scoped(failing), (view) => view.set("a", "1"))))
+        .pipe(Effect.provide(Logger.layer([capture])))
+      assert.isTrue(Exit.isSuccess(exit), "closing the scope succeeded")
+      assert.lengthOf(logs.filter((line) => line.startsWith("Warn") && line.includes("could not clear")), 1, `${logs}`)
+    }))
+})
+
+const Upload = Schema.Struct({
+  id: Schema.String,
+  offset: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  length: Schema.NullOr(Schema.Int),
+  createdAt: Schema.Date
+})
+
+describe("toSchemaStore", () => {
+  const record = { id: "a1", offset: 0, length: 1024, createdAt: new Date("2026-12-01T10:00:00Z") }
+
+  it.effect("stores records as JSON and reads them back typed, Dates included", () =>
+    Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore()
+      const uploads = toSchemaStore(store, Upload)
+      yield* uploads.set("upload:a1", record)
+      const json = JSON.parse((yield* store.get("upload:a1"))!)
+      assert.deepStrictEqual(json, { ...record, createdAt: "2026-12-01T10:00:00.000Z" }, "plain JSON in the store")
+      assert.deepStrictEqual(yield* uploads.get("upload:a1"), record)
+      assert.strictEqual(yield* uploads.get("upload:none"), null)
+      yield* uploads.setMany([["upload:b2", { ...record, id: "b2" }]])
+      assert.deepStrictEqual((yield* uploads.getMany(["upload:b2", "upload:none"])).map((u) => u?.id ?? null), [
+        "b2",
+        null
+      ])
+      const advanced = yield* uploads.modify("upload:a1", (u) => u && { ...u, offset: u.offset + 512 })
+      assert.strictEqual(advanced?.offset, 512)
+      assert.isTrue(yield* uploads.compareAndSet("upload:a1", advanced, { ...advanced!, offset: 1024 }))
+      assert.isFalse(yield* uploads.compareAndSet("upload:a1", advanced, { ...advanced!, offset: 9 }), "stale")
+      assert.isFalse(yield* uploads.setIfAbsent("upload:a1", record))
+      assert.deepStrictEqual(yield* uploads.list("upload:"), ["a1", "b2"])
+      yield* Effect.forEach(Array.from({ length: 200 }), () =>
+        uploads.modify("upload:b2", (u) => u && { ...u, offset: u.offset + 1 }), {
+        concurrency: "unbounded",
+        discard: true
+      })
+      assert.strictEqual((yield* uploads.get("upload:b2"))?.offset, 200, "typed modify loses no update")
+    }))
+
+  it.effect("a record that does not fit the schema fails with KvSchemaError and writes nothing", () =>
+    Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore()
+      const uploads = toSchemaStore(Upload)(store)
+      const bad = { ...record, offset: -1 }
+      for (
+        const effect of [
+          uploads.set("upload:x", bad),
+          uploads.setIfAbsent("upload:x", bad),
+          uploads.setMany([["upload:y", record], ["upload:x", bad]]),
+          uploads.compareAndSet("upload:x", null, bad),
+          uploads.modify("upload:x", () => bad)
+        ]
+      ) {
+        const error = yield* Effect.flip(effect)
+        assert.instanceOf(error, KvSchemaError)
+        assert.strictEqual((error as KvSchemaError).direction, "encode")
+        assert.strictEqual((error as KvSchemaError).key, "upload:x")
+        assert.include(error.message, "offset")
+      }
+      assert.deepStrictEqual(yield* store.list(""), [], "nothing written, the valid half of the batch neither")
+    }))
+
+  it.effect("a stored value that does not decode fails with KvSchemaError naming the key", () =>
+    Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore()
+      yield* store.setMany([["upload:old", JSON.stringify({ id: "old", offset: "12" })], ["upload:junk", "{not json"]])
+      const uploads = toSchemaStore(store, Upload)
+      for (const key of ["upload:old", "upload:junk"]) {
+        const error = yield* Effect.flip(uploads.get(key))
+        assert.instanceOf(error, KvSchemaError)
+        assert.deepStrictEqual([(error as KvSchemaError).direction, (error as KvSchemaError).key], ["decode", key])
+      }
+      const fromModify = yield* Effect.flip(uploads.modify("upload:old", (u) => u))
+      assert.instanceOf(fromModify, KvSchemaError)
+      assert.strictEqual(yield* store.get("upload:old"), JSON.stringify({ id: "old", offset: "12" }), "untouched")
+      assert.instanceOf(yield* Effect.flip(uploads.getMany(["upload:junk"])), KvSchemaError)
+    }))
+})

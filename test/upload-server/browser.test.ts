@@ -1,0 +1,84 @@
+/**
+ * The page at `/` in a real headless Chromium (Debian's `chromium`, driven by playwright-core): a file picked on the
+ * page is uploaded with tus-js-client's browser build served by the server, paused and resumed, appears complete in
+ * the live list, and downloads intact through the list's link.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { type BrowserContext, chromium } from "playwright-core"
+import { randomData, type RunningServer, sha256, startServer, tempDir } from "./support.ts"
+
+const CHROMIUM = "/usr/bin/chromium"
+
+let server: RunningServer
+let browser: BrowserContext
+beforeAll(async () => {
+  server = await startServer()
+  // A fresh profile per run: nothing from an earlier run (storage, cache) can make the test pass.
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "effect-kv-chromium-"))
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    acceptDownloads: true,
+    // Without the networking flags Chromium stalls on a closed network, reaching for update and sync servers.
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync"
+    ]
+  })
+}, 60_000)
+afterAll(async () => {
+  await browser?.close()
+  await server?.close()
+})
+
+describe("the upload page in Chromium", () => {
+  it("uploads a picked file with pause and resume, lists it complete and downloads it intact", async () => {
+    const dir = tempDir()
+    const file = path.join(dir, "photo of the team.bin")
+    const data = randomData(6 * 1024 * 1024 + 11)
+    fs.writeFileSync(file, data)
+
+    const page = await browser.newPage()
+    const requests: Array<string> = []
+    page.on("request", (request) => requests.push(request.url()))
+    // Small chunks, so the upload is still running when the test pauses it.
+    await page.goto(`${server.url}/?chunkSize=${128 * 1024}`)
+    await page.setInputFiles("#picker", file)
+
+    const row = page.locator(`.file[data-name="photo of the team.bin"]`)
+    // Runs in the page (the tests are typed without the DOM library).
+    await page.waitForFunction(() => {
+      const bar = (globalThis as any).document.querySelector(".file progress")
+      return bar !== null && bar.value > 0
+    })
+    await row.locator("button").click()
+    await expect.poll(() => row.getAttribute("data-state")).toBe("paused")
+    const pausedAt = await row.locator("progress").evaluate((bar: any) => bar.value as number)
+    expect(pausedAt).toBeLessThan(100)
+    // The server's listing (what the page shows below) has the upload unfinished.
+    const response = await fetch(`${server.url}/api/uploads?limit=100`)
+    const { uploads } = await response.json() as { uploads: Array<{ offset: number; length: number }> }
+    expect(uploads).toHaveLength(1)
+    expect(uploads[0].offset).toBeLessThan(data.length)
+
+    await row.locator("button").click()
+    await expect.poll(() => row.getAttribute("data-state"), { timeout: 30_000 }).toBe("done")
+
+    const item = page.locator(`#uploads tr[data-complete="true"]`, { hasText: "photo of the team.bin" })
+    await item.waitFor({ timeout: 10_000 })
+    const [download] = await Promise.all([page.waitForEvent("download"), item.locator("a").click()])
+    expect(download.suggestedFilename()).toBe("photo of the team.bin")
+    const saved = await download.path()
+    expect(sha256(fs.readFileSync(saved))).toBe(sha256(data))
+
+    expect(requests.every((url) => url.startsWith(server.url))).toBe(true)
+    await page.close()
+  })
+})

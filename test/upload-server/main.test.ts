@@ -1,0 +1,60 @@
+/**
+ * `npm start` as a user runs it: the program in a child process, configured by the environment.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
+import * as path from "node:path"
+import { randomData, sha256, spawnServer, tempDir, upload } from "./support.ts"
+
+const ROOT = path.resolve(import.meta.dirname, "../..")
+
+/** Runs the program to its end and gives its exit code and output. */
+const run = (env: Record<string, string>) =>
+  new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "examples/upload-server/main.ts"], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: "0", DATA_DIR: tempDir(), ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => output += chunk)
+    child.stderr.on("data", (chunk) => output += chunk)
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000)
+    child.once("exit", (code) => {
+      clearTimeout(timer)
+      resolve({ code, output })
+    })
+  })
+
+describe("npm start", () => {
+  it("prints where it listens and which store, serves tus-js-client, and stops on SIGTERM with 0", async () => {
+    const server = await spawnServer({ DATA_DIR: tempDir() })
+    try {
+      expect(server.output()).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\/files\//)
+      expect(server.output()).toContain("in-memory")
+      const data = randomData(1024 * 1024)
+      const url = await upload(data, { endpoint: server.endpoint, chunkSize: 256 * 1024 })
+      expect(sha256(Buffer.from(await (await fetch(url)).arrayBuffer()))).toBe(sha256(data))
+      expect(server.output()).toMatch(/Sent HTTP response.*PATCH|PATCH[\s\S]*204/)
+    } finally {
+      server.process.kill("SIGTERM")
+    }
+    expect(await server.exited).toBe(0)
+  })
+
+  it("refuses bad settings with the variable's name and exits 1", async () => {
+    for (
+      const [env, message] of [
+        [{ PORT: "http" }, /PORT/],
+        [{ PORT: "70000" }, /between 0 and 65535[\s\S]*PORT/],
+        [{ MAX_SIZE: "-1" }, /MAX_SIZE/],
+        [{ UPLOAD_EXPIRES_AFTER: "tomorrow" }, /UPLOAD_EXPIRES_AFTER/],
+        [{ UPLOAD_EXPIRES_AFTER: "0 seconds" }, /at least 1 millisecond[\s\S]*UPLOAD_EXPIRES_AFTER/]
+      ] as const
+    ) {
+      const { code, output } = await run(env)
+      expect(code, JSON.stringify(env)).toBe(1)
+      expect(output, JSON.stringify(env)).toMatch(message)
+    }
+  })
+})

@@ -1,0 +1,236 @@
+/**
+ * The upload server on Redis: several instances sharing one Redis and one DATA_DIR serve the same uploads, the lock
+ * holds across them, and a Redis that dies answers 503 at once and recovers by itself. The child-process test runs
+ * `npm start`'s program with `REDIS_URL` and stops it with SIGTERM mid-upload.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { layerRedis } from "effect-kv/redis"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import * as path from "node:path"
+import * as tus from "tus-js-client"
+import { canKillServers, uniqueNamespace } from "../support/fixtures.ts"
+import { type RedisServer, startRedisServer } from "../support/RedisServer.ts"
+import {
+  download,
+  memoryUrlStorage,
+  randomData,
+  type RunningServer,
+  sha256,
+  spawnServer,
+  startServer,
+  tempDir,
+  TUS,
+  upload,
+  waitFor
+} from "./support.ts"
+
+// Records survive a kill (append-only file, fsync on every write), so an upload can go on after Redis comes back.
+let redis: RedisServer
+const redisScope = Scope.makeUnsafe()
+beforeAll(async () => {
+  redis = await Effect.runPromise(
+    Scope.provide(startRedisServer({ args: ["--appendonly", "yes", "--appendfsync", "always"] }), redisScope)
+  )
+})
+afterAll(() => Effect.runPromise(Scope.close(redisScope, Exit.void)))
+
+/** Two instances on one Redis namespace and one DATA_DIR, as two processes behind a load balancer would be. */
+const startPair = async (settings: { expiresAfter?: never } = {}) => {
+  const keyPrefix = uniqueNamespace()
+  const dataDir = tempDir()
+  const store = () => layerRedis({ url: redis.url, keyPrefix })
+  const a = await startServer({ store: store(), settings: { ...settings, dataDir } })
+  const b = await startServer({ store: store(), settings: { ...settings, dataDir } })
+  return { a, b, dataDir, close: () => Promise.all([a.close(), b.close()]) }
+}
+
+const on = (server: RunningServer, url: string) => server.endpoint + url.split("/").pop()
+
+describe("two instances sharing Redis and DATA_DIR", () => {
+  let pair: Awaited<ReturnType<typeof startPair>>
+  beforeAll(async () => {
+    pair = await startPair()
+  })
+  afterAll(() => pair.close())
+
+  it("an upload started on one instance is finished on the other", async () => {
+    const data = randomData(3 * 1024 * 1024)
+    let first: tus.Upload | undefined
+    await new Promise<void>((resolve, reject) => {
+      first = new tus.Upload(data, {
+        endpoint: pair.a.endpoint,
+        chunkSize: 512 * 1024,
+        onChunkComplete: (_, accepted) => {
+          if (accepted >= 1024 * 1024) void first!.abort().then(resolve)
+        },
+        onError: reject
+      })
+      first.start()
+    })
+    const onB = on(pair.b, first!.url!)
+    const offset = Number((await fetch(onB, { method: "HEAD", headers: TUS })).headers.get("upload-offset"))
+    expect(offset).toBeGreaterThanOrEqual(1024 * 1024)
+    const url = await upload(data, { uploadUrl: onB, chunkSize: 512 * 1024 })
+    expect(url).toBe(onB)
+    expect(sha256((await download(on(pair.a, url))).body)).toBe(sha256(data))
+    expect(sha256((await download(onB)).body)).toBe(sha256(data))
+  })
+
+  it("of concurrent PATCHes at one offset split across both instances exactly one applies", async () => {
+    for (let round = 0; round < 3; round++) {
+      const created = await fetch(pair.a.endpoint, { method: "POST", headers: { ...TUS, "Upload-Length": "800000" } })
+      const id = created.headers.get("location")!.split("/").pop()!
+      const bodies = Array.from({ length: 6 }, () => randomData(200_000))
+      const statuses = await Promise.all(
+        bodies.map((body, i) =>
+          fetch((i % 2 === 0 ? pair.a : pair.b).endpoint + id, {
+            method: "PATCH",
+            headers: { ...TUS, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0" },
+            body
+          }).then((response) => response.status)
+        )
+      )
+      expect(statuses.filter((status) => status === 204), String(statuses)).toHaveLength(1)
+      expect(statuses.every((status) => [204, 409, 423].includes(status)), String(statuses)).toBe(true)
+      const head = await fetch(pair.b.endpoint + id, { method: "HEAD", headers: TUS })
+      expect(head.headers.get("upload-offset")).toBe("200000")
+      expect(fs.readFileSync(path.join(pair.dataDir, id)).equals(bodies[statuses.indexOf(204)])).toBe(true)
+    }
+  })
+
+  it("parallelUploads spread over both instances", async () => {
+    const data = randomData(2 * 1024 * 1024 + 5)
+    let n = 0
+    const url = await upload(data, {
+      endpoint: pair.a.endpoint,
+      parallelUploads: 3,
+      // Every other request goes to the other instance.
+      onBeforeRequest: (request) => {
+        const target = new URL(request.getURL())
+        if (n++ % 2 === 1) {
+          target.port = new URL(pair.b.url).port
+          ;(request as any)._url = target.href
+        }
+      }
+    })
+    expect(n).toBeGreaterThan(6)
+    expect(sha256((await download(url)).body)).toBe(sha256(data))
+  })
+})
+
+describe.skipIf(!canKillServers)("Redis killed and restarted under load", () => {
+  it("requests fail with 503 at once while Redis is down, the process stays up and serves again after", async () => {
+    const pair = await startPair()
+    try {
+      const data = randomData(8 * 1024 * 1024)
+      let killed = false
+      let statusesWhileDown: Array<number> = []
+      const done = upload(data, {
+        endpoint: pair.a.endpoint,
+        chunkSize: 256 * 1024,
+        retryDelays: Array.from({ length: 60 }, () => 250),
+        onChunkComplete: (_, accepted) => {
+          if (!killed && accepted >= 1024 * 1024) {
+            killed = true
+            void Effect.runPromise(redis.kill).then(async () => {
+              const started = Date.now()
+              const head = await fetch(pair.b.endpoint, { method: "POST", headers: { ...TUS, "Upload-Length": "1" } })
+              statusesWhileDown = [head.status, Date.now() - started]
+              await Effect.runPromise(redis.restart)
+            })
+          }
+        }
+      })
+      const url = await done
+      expect(killed).toBe(true)
+      expect(statusesWhileDown[0]).toBe(503)
+      expect(statusesWhileDown[1]).toBeLessThan(1000)
+      expect(sha256((await download(url)).body)).toBe(sha256(data))
+      const created = await fetch(pair.b.endpoint, { method: "POST", headers: { ...TUS, "Upload-Length": "1" } })
+      expect(created.status).toBe(201)
+    } finally {
+      await pair.close()
+    }
+  })
+})
+
+describe("npm start on Redis, stopped with SIGTERM", () => {
+  it("finishes the PATCH in flight, exits, and the upload resumes on the next start", async () => {
+    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniqueNamespace(), DATA_DIR: tempDir() }
+    const first = await spawnServer(env)
+    const data = randomData(2 * 1024 * 1024)
+    const created = await fetch(first.endpoint, {
+      method: "POST",
+      headers: { ...TUS, "Upload-Length": String(data.length) }
+    })
+    const id = created.headers.get("location")!.split("/").pop()!
+    const file = path.join(env.DATA_DIR, id)
+
+    // A PATCH of the first MB, sent in two halves with SIGTERM in between: the server must take it to the end.
+    const half = 512 * 1024
+    const patched = new Promise<number>((resolve, reject) => {
+      const request = http.request(first.endpoint + id, {
+        method: "PATCH",
+        headers: {
+          ...TUS,
+          "Content-Type": "application/offset+octet-stream",
+          "Upload-Offset": "0",
+          "Content-Length": String(2 * half)
+        }
+      }, (response) => {
+        response.resume()
+        resolve(response.statusCode!)
+      })
+      request.on("error", reject)
+      request.write(data.subarray(0, half))
+      void waitFor("the first half on disk", () => fs.statSync(file).size >= half).then(() => {
+        first.process.kill("SIGTERM")
+        setTimeout(() => request.end(data.subarray(half, 2 * half)), 200)
+      })
+    })
+    expect(await patched).toBe(204)
+    expect(await first.exited).toBe(0)
+    expect(first.output()).not.toMatch(/ERROR/)
+
+    const second = await spawnServer(env)
+    try {
+      const head = await fetch(second.endpoint + id, { method: "HEAD", headers: TUS })
+      expect(head.headers.get("upload-offset")).toBe(String(2 * half))
+      const urlStorage = memoryUrlStorage()
+      await urlStorage.addUpload("f", {
+        size: data.length,
+        metadata: {},
+        creationTime: new Date().toString(),
+        urlStorageKey: "",
+        uploadUrl: second.endpoint + id,
+        parallelUploadUrls: null
+      })
+      let resumedAt = -1
+      await new Promise<void>((resolve, reject) => {
+        const resumed = new tus.Upload(data, {
+          endpoint: second.endpoint,
+          urlStorage,
+          fingerprint: async () => "f",
+          onProgress: (sent) => {
+            if (resumedAt < 0) resumedAt = sent
+          },
+          onSuccess: () => resolve(),
+          onError: reject
+        })
+        void resumed.findPreviousUploads().then((previous) => {
+          resumed.resumeFromPreviousUpload(previous[0])
+          resumed.start()
+        })
+      })
+      expect(resumedAt).toBeGreaterThanOrEqual(2 * half)
+      expect(sha256((await download(second.endpoint + id)).body)).toBe(sha256(data))
+    } finally {
+      second.process.kill("SIGTERM")
+      await second.exited
+    }
+  })
+})
