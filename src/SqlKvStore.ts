@@ -12,10 +12,9 @@
  * stored as bytes in an encoding whose byte order is JavaScript string order (see below), values as UTF-8 bytes.
  *
  * **Listing** is a range scan of the primary key: `list`, `count`, `clear` and `listPage` read only the keys under
- * the prefix, O(log n + k), and `listPage` reads one page, whatever the table holds. Keys are stored in CESU-8 (each
- * UTF-16 code unit encoded as UTF-8 would encode it; plain UTF-8 for keys without characters above U+FFFF), so the
- * database's byte order is the contract's order: no page can skip a key, as one could under `COLLATE "C"`, where
- * `"\u{1F600}"` sorts after `"\uFF5E"` but JavaScript sorts it before.
+ * the prefix, O(log n + k), and `listPage` reads one page, whatever the table holds. Keys are stored as UTF-16
+ * big-endian bytes, so the database's byte order is the contract's order: no page can skip a key, as one could under
+ * `COLLATE "C"`, where `"\u{1F600}"` sorts after `"\uFF5E"` but JavaScript sorts it before.
  *
  * **Expiry** is a column in epoch milliseconds, on PostgreSQL's clock (so application servers whose clocks differ
  * agree) and on the machine's clock on SQLite. Every read skips expired rows; a fiber of the layer deletes them every
@@ -33,9 +32,9 @@
  * connection that stopped answering, for a few microseconds of CPU per statement (a timer and a fiber).
  *
  * **Limits.** A value of `MAX_VALUE_LENGTH` is up to 48 MiB as UTF-8: give a `PgClient` of your own
- * `maxMessageSize: 64 * 1024 * 1024` (its default refuses rows above 16 MiB; `layerPg` does this). PostgreSQL indexes at most about 2700 bytes per key: keys of up to 1024 characters of any script fit
- * when `keyPrefix` is short (a character takes at most 3 bytes, an emoji 6). MySQL and SQL Server are not supported:
- * the layer fails at once on them.
+ * `maxMessageSize: 64 * 1024 * 1024` (its default refuses rows above 16 MiB; `layerPg` does this). PostgreSQL indexes
+ * at most about 2700 bytes per key, two per UTF-16 code unit: any key the contract allows fits beside a `keyPrefix`
+ * of up to about 300 characters. MySQL and SQL Server are not supported: the layer fails at once on them.
  *
  * @since 0.2.0
  */

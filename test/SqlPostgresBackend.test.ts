@@ -14,6 +14,7 @@ import { sqlClientExecutor } from "../src/internal/sqlClientExecutor.ts"
 import { makeStore, settings, type Statement } from "../src/internal/sqlStore.ts"
 import { buildStore, eventually, holds } from "./support/fixtures.ts"
 import { incrementConcurrently } from "./support/processes.ts"
+import { checkPrefixesEndingInFF, longCjkKey } from "./support/sqlChecks.ts"
 import { uniqueTable, usePostgresServer } from "./support/sqlFixtures.ts"
 
 const server = usePostgresServer()
@@ -156,7 +157,9 @@ describe("sql backend on PostgreSQL", () => {
         yield* withSql((sql) =>
           Effect.andThen(
             sql.unsafe(
-              `INSERT INTO "${table}" (key, value) SELECT convert_to('key:' || lpad(i::text, 7, '0'), 'UTF8'), ` +
+              // UTF-16 big-endian, as the store encodes keys: a zero byte before each ASCII byte.
+              `INSERT INTO "${table}" (key, value) SELECT decode(regexp_replace(encode(convert_to(` +
+                `'key:' || lpad(i::text, 7, '0'), 'UTF8'), 'hex'), '(..)', '00\\1', 'g'), 'hex'), ` +
                 `convert_to('v', 'UTF8') FROM generate_series(0, 999999) AS i`
             ),
             sql.unsafe(`ANALYZE "${table}"`)
@@ -200,5 +203,20 @@ describe("sql backend on PostgreSQL", () => {
         }
       }).pipe(Effect.scoped),
     240_000
+  )
+
+  it.live(
+    "a key of MAX_KEY_LENGTH random CJK characters is stored; prefixes ending in 0xFF bytes list exactly",
+    () =>
+      Effect.gen(function*() {
+        const store = yield* buildStore(layerPg({ url: server().url, table: uniqueTable(), keyPrefix: "ns:" }))
+        const key = longCjkKey()
+        yield* store.set(key, "long")
+        assert.strictEqual(yield* store.get(key), "long")
+        assert.deepStrictEqual(yield* store.list(key.slice(0, 10)), [key.slice(10)])
+        yield* store.delete(key)
+        yield* checkPrefixesEndingInFF(store)
+      }).pipe(Effect.scoped),
+    30_000
   )
 })

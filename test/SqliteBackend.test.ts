@@ -11,6 +11,7 @@ import { sqliteExecutor } from "../src/internal/sqliteExecutor.ts"
 import { makeStore, settings, type Statement } from "../src/internal/sqlStore.ts"
 import { buildStore, eventually, holds } from "./support/fixtures.ts"
 import { incrementConcurrently, writeThenKill } from "./support/processes.ts"
+import { checkPrefixesEndingInFF, longCjkKey } from "./support/sqlChecks.ts"
 import { useSqliteDir } from "./support/sqlFixtures.ts"
 
 const sqlite = useSqliteDir()
@@ -187,13 +188,26 @@ describe("sqlite backend", () => {
           (store) => store.set("a", "1")
         )
       )
-      assert.deepStrictEqual(
-        withFile(filename, (db) => db.prepare(`SELECT CAST(key AS TEXT) AS key FROM configured`).all()),
-        [{ key: "app:a" }]
-      )
+      const rows = withFile(filename, (db) => db.prepare(`SELECT key FROM configured`).all() as Array<{ key: Buffer }>)
+      assert.deepStrictEqual(rows.map((row) => Buffer.from(row.key).swap16().toString("utf16le")), ["app:a"])
       for (const env of [{}, { DATABASE_URL: "mysql://db/app" }]) {
         const exit = yield* Effect.exit(Effect.scoped(buildStore(fromEnv(env))))
         assert.strictEqual((exit as any).cause?.reasons?.[0]?.error?.reason, "Failure", JSON.stringify(env))
       }
     }))
+
+  it.live(
+    "a key of MAX_KEY_LENGTH random CJK characters is stored; prefixes ending in 0xFF bytes list exactly",
+    () =>
+      Effect.gen(function*() {
+        const store = yield* buildStore(layerSqlite({ filename: sqlite.file(), keyPrefix: "ns:" }))
+        const key = longCjkKey()
+        yield* store.set(key, "long")
+        assert.strictEqual(yield* store.get(key), "long")
+        assert.deepStrictEqual(yield* store.list(key.slice(0, 10)), [key.slice(10)])
+        yield* store.delete(key)
+        yield* checkPrefixesEndingInFF(store)
+      }).pipe(Effect.scoped),
+    30_000
+  )
 })

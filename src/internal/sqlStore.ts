@@ -4,12 +4,11 @@
  * everything else (what each primitive means in SQL, expiry, error classification, deadlines, the purge fiber) is
  * here once.
  *
- * **Keys are bytes.** A key is stored as a BYTEA / BLOB holding its UTF-16 code units each encoded as UTF-8 would
- * encode it (CESU-8, Unicode TR #26). Byte order of that encoding is exactly JavaScript string order, so the primary
- * key's own order is the contract's: a prefix is the range `[prefix, successor(prefix))`, `ORDER BY key LIMIT n` is a
- * page, and nothing is sorted after the database. (UTF-8 text under `COLLATE "C"` would order `"\u{1F600}"` after
- * `"\uFF5E"`, the reverse of JavaScript, so a page read in byte order could skip keys.) Keys without surrogates, the
- * usual case, are plain UTF-8. Bytes also admit `"\0"`, which PostgreSQL's `text` refuses.
+ * **Keys are bytes.** A key is stored as a BYTEA / BLOB holding its UTF-16 code units, big-endian. Byte order of
+ * that encoding is exactly JavaScript string order, so the primary key's own order is the contract's: a prefix is the
+ * range `[prefix, successor(prefix))`, `ORDER BY key LIMIT n` is a page, and nothing is sorted after the database.
+ * (UTF-8 text under `COLLATE "C"` would order `"\u{1F600}"` after `"\uFF5E"`, the reverse of JavaScript, so a page
+ * read in byte order could skip keys.) Bytes also admit `"\0"`, which PostgreSQL's `text` refuses.
  *
  * @internal
  */
@@ -124,74 +123,32 @@ export const backendError = (
 
 // --- keys as bytes ---
 
-const SURROGATE = /[\uD800-\uDFFF]/
-
-/** CESU-8: each UTF-16 code unit as UTF-8 encodes a code point of that value. Byte order = JavaScript order. */
-export const encodeKey = (key: string): Uint8Array => {
-  if (!SURROGATE.test(key)) return Buffer.from(key, "utf8")
-  const bytes = Buffer.allocUnsafe(key.length * 3)
-  let n = 0
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i)
-    if (c < 0x80) {
-      bytes[n++] = c
-    } else if (c < 0x800) {
-      bytes[n++] = 0xC0 | (c >> 6)
-      bytes[n++] = 0x80 | (c & 0x3F)
-    } else {
-      bytes[n++] = 0xE0 | (c >> 12)
-      bytes[n++] = 0x80 | ((c >> 6) & 0x3F)
-      bytes[n++] = 0x80 | (c & 0x3F)
-    }
-  }
-  return bytes.subarray(0, n)
-}
+/**
+ * UTF-16 big-endian: comparing the bytes compares the code units, as JavaScript's `<` does. Two bytes per code unit
+ * also bound a key of `MAX_KEY_LENGTH` to 2 KiB whatever its script, within PostgreSQL's index entry limit (about
+ * 2.7 KB; UTF-8 takes up to 3 KiB for 1024 CJK characters, and a random CJK key that long fails to insert).
+ */
+export const encodeKey = (key: string): Uint8Array => Buffer.from(key, "utf16le").swap16()
 
 const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
-export const decodeKey = (raw: unknown): string => {
-  const bytes = asBuffer(raw as Uint8Array)
-  // An encoded surrogate is ED A0..BF ..; well-formed UTF-8 never holds one, so without it the bytes are UTF-8.
-  let surrogates = false
-  for (let i = bytes.indexOf(0xED); i !== -1 && i < bytes.length - 1; i = bytes.indexOf(0xED, i + 1)) {
-    if (bytes[i + 1] >= 0xA0) {
-      surrogates = true
-      break
-    }
-  }
-  if (!surrogates) return bytes.toString("utf8")
-  const units: Array<number> = []
-  for (let i = 0; i < bytes.length;) {
-    const b = bytes[i]
-    if (b < 0x80) {
-      units.push(b)
-      i += 1
-    } else if (b < 0xE0) {
-      units.push(((b & 0x1F) << 6) | (bytes[i + 1] & 0x3F))
-      i += 2
-    } else {
-      units.push(((b & 0x0F) << 12) | ((bytes[i + 1] & 0x3F) << 6) | (bytes[i + 2] & 0x3F))
-      i += 3
-    }
-  }
-  let out = ""
-  for (let i = 0; i < units.length; i += 4096) out += String.fromCharCode(...units.slice(i, i + 4096))
-  return out
-}
+export const decodeKey = (raw: unknown): string => Buffer.from(asBuffer(raw as Uint8Array)).swap16().toString("utf16le")
 
 const encodeValue = (value: string): Uint8Array => Buffer.from(value, "utf8")
 
 const decodeValue = (raw: unknown): string => asBuffer(raw as Uint8Array).toString("utf8")
 
 /**
- * The first byte string after every string that starts with `bytes`: the last byte plus one. CESU-8 never holds
- * 0xFF, so the last byte can always be incremented. `undefined` for no bound (the empty prefix).
+ * The first byte string after every string that starts with `bytes`: trailing 0xFF bytes dropped, the last byte left
+ * plus one. `undefined` for no bound (the empty prefix, or one of 0xFF bytes only).
  */
 const successor = (bytes: Uint8Array): Uint8Array | undefined => {
-  if (bytes.length === 0) return undefined
-  const next = Buffer.from(bytes)
-  next[next.length - 1]++
+  let end = bytes.length
+  while (end > 0 && bytes[end - 1] === 0xFF) end--
+  if (end === 0) return undefined
+  const next = Buffer.from(bytes.subarray(0, end))
+  next[end - 1]++
   return next
 }
 
