@@ -27,6 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
+import { loadDriver } from "./internal/sqliteDriver.ts"
 import { reasonOf, sqliteExecutor } from "./internal/sqliteExecutor.ts"
 import {
   backendError,
@@ -67,25 +68,18 @@ export interface LayerSqliteOptions extends StoreOptions {
 
 const open = (options: LayerSqliteOptions, busyTimeoutMs: number) =>
   Effect.gen(function*() {
-    const { default: Database } = yield* Effect.tryPromise({
-      try: () => import("better-sqlite3"),
-      catch: (cause) =>
-        backendError(
-          "connect",
-          undefined,
-          "Failure",
-          `cannot load better-sqlite3; install it: npm install better-sqlite3 (${describeCause(cause)})`,
-          cause
-        )
+    const driver = yield* Effect.tryPromise({
+      try: () => loadDriver(),
+      catch: (cause) => backendError("connect", undefined, "Failure", describeCause(cause), cause)
     })
     return yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
-          const db = new Database(options.filename, { timeout: busyTimeoutMs })
+          const db = driver.open(options.filename, { busyTimeoutMs })
           try {
             // WAL: readers do not block the writer, and a commit is one append to the log instead of two writes.
-            db.pragma("journal_mode = WAL")
-            db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`)
+            db.exec("PRAGMA journal_mode = WAL")
+            db.exec(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`)
           } catch (error) {
             db.close()
             throw error
@@ -97,7 +91,7 @@ const open = (options: LayerSqliteOptions, busyTimeoutMs: number) =>
             "connect",
             undefined,
             reasonOf(cause) === "Timeout" ? "Timeout" : "Unavailable",
-            `cannot open the SQLite file ${options.filename}: ${describeCause(cause)}`,
+            `cannot open the SQLite file ${options.filename} (${driver.name}): ${describeCause(cause)}`,
             cause
           )
       }),
@@ -141,7 +135,7 @@ export const makeSqliteBaseKvStore = (
           db.prepare(probe(store.table).text).all()
         } catch {
           // A second process may create the table meanwhile: IF NOT EXISTS makes that harmless.
-          db.transaction(() => schema("sqlite", store.table).forEach((statement) => db.exec(statement)))()
+          db.transaction(() => schema("sqlite", store.table).forEach((statement) => db.exec(statement)))
           // A table of that name but another shape survives CREATE ... IF NOT EXISTS: the probe refuses it.
           db.prepare(probe(store.table).text).all()
         }
