@@ -45,6 +45,25 @@ const getAll = (store: BaseKvStore, keys: ReadonlyArray<string>) =>
   )
 
 describe("sqlite backend", () => {
+  it.live("the driver: better-sqlite3 on Node 20, node:sqlite only on a Node where the addon does not load", () =>
+    Effect.gen(function*() {
+      const addonLoads = yield* Effect.promise(async () => {
+        try {
+          new (await import("better-sqlite3")).default(":memory:").close()
+          return true
+        } catch {
+          return false
+        }
+      })
+      const major = Number(process.versions.node.split(".")[0])
+      // Node 20 has no node:sqlite: there the addon must load (npm ci builds it for the installing Node).
+      if (major < 22) assert.isTrue(addonLoads, `better-sqlite3 does not load on Node ${process.version}`)
+      assert.strictEqual(driver.name, addonLoads ? "better-sqlite3" : "node:sqlite", `Node ${process.version}`)
+      // The layer opens its file with that driver, and names it in its errors.
+      const exit = yield* Effect.exit(Effect.scoped(buildStore(layerSqlite({ filename: "/nonexistent-dir/kv.db" }))))
+      assert.include(String((exit as any).cause?.reasons?.[0]?.error?.message), `(${driver.name})`)
+    }))
+
   it.live(
     "every write acknowledged before the process was SIGKILLed is in the file when it is reopened",
     () =>
@@ -140,6 +159,25 @@ describe("sqlite backend", () => {
       }
       assert.strictEqual(rowCount(filename, "other"), 0)
     }))
+
+  it.live("a write behind another connection's write lock fails with Timeout; a closed store with Unavailable", () =>
+    Effect.gen(function*() {
+      const filename = sqlite.file()
+      const failureOf = (exit: Exit.Exit<unknown, unknown>) => Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      const store = yield* buildStore(layerSqlite({ filename, busyTimeout: "50 millis" }))
+      yield* store.set("a", "1")
+      const holder = driver.open(filename, { busyTimeoutMs: 50 })
+      holder.exec("BEGIN IMMEDIATE")
+      const locked = yield* Effect.exit(store.set("a", "2"))
+      holder.exec("ROLLBACK")
+      holder.close()
+      assert.deepInclude((failureOf(locked) as any)?.error, { _tag: "KvBackendError", reason: "Timeout" })
+      assert.strictEqual(yield* store.get("a"), "1")
+
+      const closed = yield* Effect.scoped(buildStore(layerSqlite({ filename })))
+      const exit = yield* Effect.exit(closed.get("a"))
+      assert.deepInclude((failureOf(exit) as any)?.error, { _tag: "KvBackendError", reason: "Unavailable" })
+    }).pipe(Effect.scoped))
 
   it.live(
     "listPage over 1,000,000 keys reads one page: a primary-key range search, not a scan",
