@@ -233,10 +233,7 @@ describe("sqlite backend", () => {
         )
       )
       assert.deepStrictEqual(
-        withFile(
-          filename,
-          (db) => db.prepare(`SELECT CAST(key AS TEXT) AS key FROM configured`).all().map((row) => ({ ...row }))
-        ),
+        withFile(filename, (db) => db.prepare(`SELECT CAST(key AS TEXT) AS key FROM configured`).all()),
         [{ key: "app:a" }]
       )
       for (const env of [{}, { DATABASE_URL: "mysql://db/app" }]) {
