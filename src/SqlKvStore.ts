@@ -5,7 +5,8 @@
  * (`PgClient.layer` from `@effect/sql-pg`, or any SQLite client); or `layerPg({ url })`,
  * which builds its own pool, or `layerSqlConfig()`, which reads `DATABASE_URL` / `SQLITE_FILE`. The store shares the
  * client's connections and transactions with the rest of the program. For an embedded store without a server, see
- * `effect-kv/sqlite`, which runs the same statements on better-sqlite3 directly, in about half the time.
+ * `effect-kv/sqlite`, which runs the same statements on better-sqlite3 (or node:sqlite) directly, in about half the
+ * time.
  *
  * **The table** (default `effect_kv`) is created when missing, with an index on the expiry column; on later starts
  * the layer only checks that the table has its columns, so it runs with a role that may not create tables. Keys are

@@ -1,5 +1,5 @@
 /**
- * The embedded durable backend: a `BaseKvStore` in one SQLite file, through better-sqlite3, with no server.
+ * The embedded durable backend: a `BaseKvStore` in one SQLite file, with no server.
  *
  * Provide `layerSqlite({ filename: "./data/kv.db" })` where the program used `memoryKvStore`. Keys survive a restart
  * of the process, and a crash: the file is in WAL mode with `synchronous = FULL`, so a write is in the file (and
@@ -8,17 +8,24 @@
  * to `busyTimeout` for the file's write lock). The file must be on a local disk: SQLite's locks do not work over NFS.
  *
  * The table, key encoding, listing as a range scan, expiry and the purge fiber are those of `effect-kv/sql`, which
- * documents them; only the driver differs: better-sqlite3 12, which builds on Node 20 to 24. `@effect/sql-sqlite-node`
- * has only 4.x betas, which import modules effect 4.1 no longer has and need `node:sqlite` (Node 22.5+). Measured
- * through this store (sequential, WAL, Node 20 / 22): better-sqlite3 and `node:sqlite` are within 10% of each other
- * (a `get` about 10 µs), and the same statements through an Effect `SqlClient` cost about 1.8 times as much.
+ * documents them; only the driver differs. **Which driver:** better-sqlite3 12 when its native addon loads on the
+ * running Node, else Node's built-in `node:sqlite` (Node 22.13+), chosen once per process. better-sqlite3 comes
+ * first because it is the only one on Node 20, which has no `node:sqlite`, and because `node:sqlite` is still
+ * experimental on 22 and 24 (Node prints an `ExperimentalWarning` when it loads). `node:sqlite` is there for a Node
+ * the addon was not built for: `npm install` compiles it for the installing Node's ABI, so a `node_modules` installed
+ * on Node 20 and run on 22 or 24 fails with "Module did not self-register", and rebuilding needs Node's headers
+ * (a download). Both run the same statements on the same file format; connection errors name the driver.
+ * `@effect/sql-sqlite-node` has only 4.x betas, which import modules effect 4.1 no longer has. Measured through this
+ * store (sequential, WAL, Node 20 / 22): better-sqlite3 and `node:sqlite` are within 10% of each other (a `get` about
+ * 10 µs), and the same statements through an Effect `SqlClient` cost about 1.8 times as much.
  *
- * **Blocking.** better-sqlite3 is synchronous: each statement runs on the calling thread, which is what makes it fast
- * (no thread hop per statement). A statement that waits for another process's write lock blocks the event loop for
- * up to `busyTimeout` (default 5 seconds) and then fails with `KvBackendError` reason `"Timeout"`. Keep writes from
- * many processes to one file moderate, or use PostgreSQL.
+ * **Blocking.** Both drivers are synchronous: each statement runs on the calling thread, which is what makes them
+ * fast (no thread hop per statement). A statement that waits for another process's write lock blocks the event loop
+ * for up to `busyTimeout` (default 5 seconds) and then fails with `KvBackendError` reason `"Timeout"`. Keep writes
+ * from many processes to one file moderate, or use PostgreSQL.
  *
- * Requires the optional peer dependency `better-sqlite3` (`npm install better-sqlite3`).
+ * Requires the optional peer dependency `better-sqlite3` (`npm install better-sqlite3`) on Node 20; on Node 22.13+
+ * it runs without it, on `node:sqlite`.
  *
  * @since 0.2.0
  */
@@ -27,6 +34,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
+import { loadDriver } from "./internal/sqliteDriver.ts"
 import { reasonOf, sqliteExecutor } from "./internal/sqliteExecutor.ts"
 import {
   backendError,
@@ -67,25 +75,18 @@ export interface LayerSqliteOptions extends StoreOptions {
 
 const open = (options: LayerSqliteOptions, busyTimeoutMs: number) =>
   Effect.gen(function*() {
-    const { default: Database } = yield* Effect.tryPromise({
-      try: () => import("better-sqlite3"),
-      catch: (cause) =>
-        backendError(
-          "connect",
-          undefined,
-          "Failure",
-          `cannot load better-sqlite3; install it: npm install better-sqlite3 (${describeCause(cause)})`,
-          cause
-        )
+    const driver = yield* Effect.tryPromise({
+      try: () => loadDriver(),
+      catch: (cause) => backendError("connect", undefined, "Failure", describeCause(cause), cause)
     })
     return yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
-          const db = new Database(options.filename, { timeout: busyTimeoutMs })
+          const db = driver.open(options.filename, { busyTimeoutMs })
           try {
             // WAL: readers do not block the writer, and a commit is one append to the log instead of two writes.
-            db.pragma("journal_mode = WAL")
-            db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`)
+            db.exec("PRAGMA journal_mode = WAL")
+            db.exec(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`)
           } catch (error) {
             db.close()
             throw error
@@ -97,7 +98,7 @@ const open = (options: LayerSqliteOptions, busyTimeoutMs: number) =>
             "connect",
             undefined,
             reasonOf(cause) === "Timeout" ? "Timeout" : "Unavailable",
-            `cannot open the SQLite file ${options.filename}: ${describeCause(cause)}`,
+            `cannot open the SQLite file ${options.filename} (${driver.name}): ${describeCause(cause)}`,
             cause
           )
       }),
@@ -141,7 +142,7 @@ export const makeSqliteBaseKvStore = (
           db.prepare(probe(store.table).text).all()
         } catch {
           // A second process may create the table meanwhile: IF NOT EXISTS makes that harmless.
-          db.transaction(() => schema("sqlite", store.table).forEach((statement) => db.exec(statement)))()
+          db.transaction(() => schema("sqlite", store.table).forEach((statement) => db.exec(statement)))
           // A table of that name but another shape survives CREATE ... IF NOT EXISTS: the probe refuses it.
           db.prepare(probe(store.table).text).all()
         }

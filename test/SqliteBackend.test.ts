@@ -1,5 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import Database from "better-sqlite3"
 import type { BaseKvStore } from "effect-kv"
 import { layerSqlConfig } from "effect-kv/sql"
 import { layerSqlite } from "effect-kv/sqlite"
@@ -7,6 +6,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import { loadDriver, type SqliteDatabase } from "../src/internal/sqliteDriver.ts"
 import { sqliteExecutor } from "../src/internal/sqliteExecutor.ts"
 import { makeStore, settings, type Statement } from "../src/internal/sqlStore.ts"
 import { buildStore, eventually, holds } from "./support/fixtures.ts"
@@ -16,9 +16,12 @@ import { useSqliteDir } from "./support/sqlFixtures.ts"
 
 const sqlite = useSqliteDir()
 
+// The driver effect-kv/sqlite uses on this Node: better-sqlite3, or node:sqlite where its addon does not load.
+const driver = await loadDriver()
+
 /** Reads the file as another connection would: what is on disk, expired rows included. */
-const withFile = <A>(filename: string, f: (db: Database.Database) => A): A => {
-  const db = new Database(filename, { readonly: true })
+const withFile = <A>(filename: string, f: (db: SqliteDatabase) => A): A => {
+  const db = driver.open(filename, { readonly: true })
   try {
     return f(db)
   } finally {
@@ -27,7 +30,11 @@ const withFile = <A>(filename: string, f: (db: Database.Database) => A): A => {
 }
 
 const rowCount = (filename: string, table = "effect_kv") =>
-  withFile(filename, (db) => (db.prepare(`SELECT count(*) AS n FROM "${table}"`).get() as { n: number }).n)
+  withFile(filename, (db) => (db.prepare(`SELECT count(*) AS n FROM "${table}"`).all()[0] as { n: number }).n)
+
+/** The single value a pragma returns. */
+const pragma = (filename: string, name: string) =>
+  withFile(filename, (db) => Object.values(db.prepare(`PRAGMA ${name}`).all()[0])[0])
 
 const getAll = (store: BaseKvStore, keys: ReadonlyArray<string>) =>
   Effect.map(
@@ -39,6 +46,25 @@ const getAll = (store: BaseKvStore, keys: ReadonlyArray<string>) =>
   )
 
 describe("sqlite backend", () => {
+  it.live("the driver: better-sqlite3 on Node 20, node:sqlite only on a Node where the addon does not load", () =>
+    Effect.gen(function*() {
+      const addonLoads = yield* Effect.promise(async () => {
+        try {
+          new (await import("better-sqlite3")).default(":memory:").close()
+          return true
+        } catch {
+          return false
+        }
+      })
+      const major = Number(process.versions.node.split(".")[0])
+      // Node 20 has no node:sqlite: there the addon must load (npm ci builds it for the installing Node).
+      if (major < 22) assert.isTrue(addonLoads, `better-sqlite3 does not load on Node ${process.version}`)
+      assert.strictEqual(driver.name, addonLoads ? "better-sqlite3" : "node:sqlite", `Node ${process.version}`)
+      // The layer opens its file with that driver, and names it in its errors.
+      const exit = yield* Effect.exit(Effect.scoped(buildStore(layerSqlite({ filename: "/nonexistent-dir/kv.db" }))))
+      assert.include(String((exit as any).cause?.reasons?.[0]?.error?.message), `(${driver.name})`)
+    }))
+
   it.live(
     "every write acknowledged before the process was SIGKILLed is in the file when it is reopened",
     () =>
@@ -52,7 +78,7 @@ describe("sqlite backend", () => {
         )
         const missing = keys.filter((_, i) => values[i] !== `v${i}`)
         assert.deepStrictEqual(missing, [], `${missing.length} of ${keys.length} acknowledged writes were lost`)
-        assert.strictEqual(withFile(filename, (db) => db.pragma("integrity_check", { simple: true })), "ok")
+        assert.strictEqual(pragma(filename, "integrity_check"), "ok")
       }),
     60_000
   )
@@ -106,17 +132,17 @@ describe("sqlite backend", () => {
     Effect.gen(function*() {
       const filename = sqlite.file()
       yield* Effect.scoped(Effect.flatMap(buildStore(layerSqlite({ filename })), (store) => store.set("a", "1")))
-      const version = withFile(filename, (db) => db.pragma("schema_version", { simple: true }))
+      const version = pragma(filename, "schema_version")
       const value = yield* Effect.scoped(Effect.flatMap(buildStore(layerSqlite({ filename })), (s) => s.get("a")))
       assert.strictEqual(value, "1")
-      assert.strictEqual(withFile(filename, (db) => db.pragma("schema_version", { simple: true })), version)
-      assert.strictEqual(withFile(filename, (db) => db.pragma("journal_mode", { simple: true })), "wal")
+      assert.strictEqual(pragma(filename, "schema_version"), version)
+      assert.strictEqual(pragma(filename, "journal_mode"), "wal")
     }))
 
   it.live("a table of another shape, a bad table name and a bad option fail the layer with KvBackendError", () =>
     Effect.gen(function*() {
       const filename = sqlite.file()
-      const db = new Database(filename)
+      const db = driver.open(filename)
       db.exec(`CREATE TABLE other (id TEXT PRIMARY KEY, value BLOB NOT NULL, value_type INTEGER NOT NULL)`)
       db.close()
       for (
@@ -135,16 +161,35 @@ describe("sqlite backend", () => {
       assert.strictEqual(rowCount(filename, "other"), 0)
     }))
 
+  it.live("a write behind another connection's write lock fails with Timeout; a closed store with Unavailable", () =>
+    Effect.gen(function*() {
+      const filename = sqlite.file()
+      const failureOf = (exit: Exit.Exit<unknown, unknown>) => Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      const store = yield* buildStore(layerSqlite({ filename, busyTimeout: "50 millis" }))
+      yield* store.set("a", "1")
+      const holder = driver.open(filename, { busyTimeoutMs: 50 })
+      holder.exec("BEGIN IMMEDIATE")
+      const locked = yield* Effect.exit(store.set("a", "2"))
+      holder.exec("ROLLBACK")
+      holder.close()
+      assert.deepInclude((failureOf(locked) as any)?.error, { _tag: "KvBackendError", reason: "Timeout" })
+      assert.strictEqual(yield* store.get("a"), "1")
+
+      const closed = yield* Effect.scoped(buildStore(layerSqlite({ filename })))
+      const exit = yield* Effect.exit(closed.get("a"))
+      assert.deepInclude((failureOf(exit) as any)?.error, { _tag: "KvBackendError", reason: "Unavailable" })
+    }).pipe(Effect.scoped))
+
   it.live(
     "listPage over 1,000,000 keys reads one page: a primary-key range search, not a scan",
     () =>
       Effect.gen(function*() {
         const filename = sqlite.file()
         const db = yield* Effect.acquireRelease(
-          Effect.sync(() => new Database(filename)),
+          Effect.sync(() => driver.open(filename)),
           (db) => Effect.sync(() => db.close())
         )
-        db.pragma("journal_mode = WAL")
+        db.exec("PRAGMA journal_mode = WAL")
         const setup = yield* buildStore(layerSqlite({ filename, synchronous: "normal" }))
         const pad = (i: number) => String(i).padStart(7, "0")
         for (let batch = 0; batch < 100; batch++) {

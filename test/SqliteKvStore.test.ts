@@ -2,8 +2,8 @@ import { layerSql } from "effect-kv/sql"
 import { layerSqlite } from "effect-kv/sqlite"
 import { conformance } from "effect-kv/testing"
 import * as Layer from "effect/Layer"
-import * as BetterSqliteClient from "./support/BetterSqliteClient.ts"
 import { useSqliteDir } from "./support/sqlFixtures.ts"
+import * as SqliteClient from "./support/SqliteClient.ts"
 
 const sqlite = useSqliteDir()
 
@@ -13,5 +13,5 @@ conformance("sqlite", Layer.suspend(() => layerSqlite({ filename: sqlite.file() 
 // The same store through Effect's SqlClient, as a program that already has a SQLite client would run it.
 conformance(
   "sql (SQLite through SqlClient)",
-  Layer.suspend(() => layerSql().pipe(Layer.provide(BetterSqliteClient.layer({ filename: sqlite.file() }))))
+  Layer.suspend(() => layerSql().pipe(Layer.provide(SqliteClient.layer({ filename: sqlite.file() }))))
 )

@@ -21,7 +21,7 @@ import * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import Keyv from "keyv"
 import * as path from "node:path"
-import * as BetterSqliteClient from "../../test/support/BetterSqliteClient.ts"
+import * as SqliteClient from "../../test/support/SqliteClient.ts"
 
 export const SQL_CONTENDERS = [
   "memory",
@@ -190,11 +190,11 @@ export const makeSqlContender = async (name: SqlContenderName, where: Where): Pr
     case "sqlite-normal":
       return effectKv(name, layerSqlite({ filename: file, synchronous: "normal" }))
     case "sql-sqlite":
-      return effectKv(name, layerSql().pipe(Layer.provide(BetterSqliteClient.layer({ filename: file }))))
+      return effectKv(name, layerSql().pipe(Layer.provide(SqliteClient.layer({ filename: file }))))
     case "pg":
       return effectKv(name, layerPg({ url: where.pgUrl, table: "bench_effect_kv" }))
     case "effect-sqlite":
-      return effectKeyValueStore(name, BetterSqliteClient.layer({ filename: file }))
+      return effectKeyValueStore(name, SqliteClient.layer({ filename: file }))
     case "effect-pg":
       return effectKeyValueStore(name, PgClient.layer({ url: Redacted.make(where.pgUrl) }))
     case "keyv-sqlite":

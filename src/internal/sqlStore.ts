@@ -1,8 +1,9 @@
 /**
  * The SQL store itself: the table, the statements and the key encoding shared by `effect-kv/sql` (over Effect's
- * `SqlClient`) and `effect-kv/sqlite` (over better-sqlite3). A driver supplies an `Executor` that runs one statement;
- * everything else (what each primitive means in SQL, expiry, error classification, deadlines, the purge fiber) is
- * here once.
+ * `SqlClient`) and `effect-kv/sqlite` (over better-sqlite3 or node:sqlite). A driver supplies an `Executor` that runs
+ * one statement; everything else (what each primitive means in SQL, expiry, error classification, deadlines, the
+ * purge fiber) is here once. Blobs come back as `Buffer` from better-sqlite3 and as plain `Uint8Array` from
+ * node:sqlite and Effect's clients: the decoders take either.
  *
  * **Keys are bytes.** A key is stored as a BYTEA / BLOB holding its UTF-16 code units, big-endian. Byte order of
  * that encoding is exactly JavaScript string order, so the primary key's own order is the contract's: a prefix is the
