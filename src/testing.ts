@@ -1391,8 +1391,16 @@ export const checks = (options: ConformanceOptions = {}): ReadonlyArray<Check> =
       const emojiAtLimit = "😀".repeat(MAX_KEY_LENGTH / 2)
       assert.strictEqual(emojiAtLimit.length, MAX_KEY_LENGTH, "length counts UTF-16 code units: an emoji is two")
       const longValue = "v".repeat(MAX_VALUE_LENGTH)
+      // Incompressible, and 3 bytes a character in UTF-8: a backend whose index limits bytes finds out here.
+      const cjkAtLimit = Array.from(
+        { length: MAX_KEY_LENGTH },
+        (_, i) => String.fromCharCode(0x4E00 + (i * 7919) % 20_000)
+      )
+        .join("")
       yield* store.set(atLimit, longValue)
       yield* store.set(emojiAtLimit, "emoji")
+      yield* store.set(cjkAtLimit, "cjk")
+      assert.strictEqual(yield* store.get(cjkAtLimit), "cjk")
       assert.strictEqual((yield* store.get(atLimit))?.length, MAX_VALUE_LENGTH)
       assert.strictEqual(yield* store.get(emojiAtLimit), "emoji")
       assert.deepStrictEqual(yield* store.list("k".repeat(MAX_KEY_LENGTH)), [""])
