@@ -1,6 +1,6 @@
 /**
- * `npm start`: the upload server, on the in-memory store, or on Redis when `REDIS_URL` / `REDIS_CLUSTER_NODES` is set
- * (see `Store.ts`), with the settings of `Config.ts`. SIGTERM or Ctrl-C stops it gracefully: no new requests,
+ * `npm start`: the upload server, on the in-memory store, or on Redis (`REDIS_URL` / `REDIS_CLUSTER_NODES`),
+ * PostgreSQL (`DATABASE_URL`) or SQLite (`SQLITE_FILE`) when set (see `Store.ts`), with the settings of `Config.ts`. SIGTERM or Ctrl-C stops it gracefully: no new requests,
  * in-flight ones get `shutdownTimeout` to finish, every lock is released.
  *
  * @since 0.2.0
