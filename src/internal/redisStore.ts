@@ -10,7 +10,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Crypto from "node:crypto"
 import {
-  type BackendReason,
   type BaseKvStore,
   type Expiry,
   isValidPrefix,
@@ -20,6 +19,7 @@ import {
   type Operation
 } from "../BaseKvStore.ts"
 import type { RedisStoreOptions } from "../RedisKvStore.ts"
+import { backendError, describeCause } from "./backendError.ts"
 import type { RedisAdapter } from "./redisClients.ts"
 
 export const DEFAULT_TIMEOUT: Duration.Input = "2 seconds"
@@ -68,23 +68,6 @@ export const settings = (options: RedisStoreOptions): Settings => {
     scanCount
   }
 }
-
-export const describeCause = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
-
-export const backendError = (
-  operation: Operation | "connect",
-  key: string | undefined,
-  reason: BackendReason,
-  detail: string,
-  cause?: unknown
-) =>
-  new KvBackendError({
-    operation,
-    key,
-    reason,
-    message: `${operation}${key === undefined ? "" : `(${JSON.stringify(key)})`}: ${detail}`,
-    ...(cause === undefined ? {} : { cause })
-  })
 
 type Command = "get" | "set" | "delete"
 
@@ -543,3 +526,5 @@ const SET_MANY = script(`for i, key in ipairs(KEYS) do
   else redis.call("SET", key, ARGV[i + 1], "PX", ARGV[1]) end
 end
 return #KEYS`)
+
+export { backendError, describeCause }

@@ -22,11 +22,11 @@ import {
   type BaseKvStore,
   type Expiry,
   isValidPrefix,
-  KvBackendError,
   make,
   MAX_KEY_LENGTH,
   type Operation
 } from "../BaseKvStore.ts"
+import { backendError, describeCause } from "./backendError.ts"
 
 /** The dialects the store has statements for. */
 export type Dialect = "pg" | "sqlite"
@@ -69,8 +69,6 @@ const PURGE_BATCH = 1000
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
-export const describeCause = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
-
 export const millis = (name: string, input: Duration.Input | undefined, fallback: Duration.Input): number => {
   const ms = Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
   if (!(ms >= 1 && ms < 2 ** 31)) throw new TypeError(`effect-kv sql: ${name} must be a duration from 1 ms to 24 days`)
@@ -106,21 +104,6 @@ export const settings = (options: StoreOptions, timeoutMs: number | undefined): 
     purgeBatch: PURGE_BATCH
   }
 }
-
-export const backendError = (
-  operation: Operation | "connect",
-  key: string | undefined,
-  reason: BackendReason,
-  detail: string,
-  cause?: unknown
-) =>
-  new KvBackendError({
-    operation,
-    key,
-    reason,
-    message: `${operation}${key === undefined ? "" : `(${JSON.stringify(key)})`}: ${detail}`,
-    ...(cause === undefined ? {} : { cause })
-  })
 
 // --- keys as bytes ---
 
@@ -426,3 +409,5 @@ export const purgeExpired = (
     Effect.asVoid
   )
 }
+
+export { backendError, describeCause }
