@@ -756,6 +756,13 @@ export const make = (options: MakeOptions): BaseKvStore => {
         ? { keys: keys.slice(0, limit), cursor: encodeCursor(keys[limit - 1]) }
         : { keys, cursor: null })
 
+  const has = options.has ?? ((key: string) => Effect.map(get(key), (value) => value !== null))
+  const setMany = options.setMany ??
+    ((entries: ReadonlyArray<readonly [string, string]>, expiry: Expiry) =>
+      Effect.forEach(entries, ([key, value]) => options.set(key, value, expiry), {
+        concurrency: BATCH_CONCURRENCY,
+        discard: true
+      }))
   const getMany = options.getMany ??
     ((keys: ReadonlyArray<string>) => Effect.forEach(keys, get, { concurrency: BATCH_CONCURRENCY }))
   const deleteMany = options.deleteMany ??
@@ -835,12 +842,7 @@ export const make = (options: MakeOptions): BaseKvStore => {
         : withExpiry("set", key, writeOptions, (expiry) => options.set(key, value, expiry)),
     delete: (key) => isValidKey(key) ? options.delete(key) : Effect.fail(invalidKey("delete", key)),
     list: (prefix) => isValidPrefix(prefix) ? options.list(prefix) : Effect.fail(invalidPrefix(prefix)),
-    has: (key) =>
-      !isValidKey(key)
-        ? Effect.fail(invalidKey("has", key))
-        : options.has !== undefined
-        ? options.has(key)
-        : Effect.map(get(key), (value) => value !== null),
+    has: (key) => isValidKey(key) ? has(key) : Effect.fail(invalidKey("has", key)),
     getMany: (keys) => {
       const error = checkKeys("getMany", keys)
       return error !== undefined ? Effect.fail(error) : keys.length === 0 ? Effect.succeed([]) : getMany(keys)
@@ -848,15 +850,12 @@ export const make = (options: MakeOptions): BaseKvStore => {
     setMany: (entries, writeOptions) => {
       const error = checkEntries(entries)
       if (error !== undefined) return Effect.fail(error)
-      return withExpiry("setMany", undefined, writeOptions, (expiry) =>
-        entries.length === 0
-          ? Effect.void
-          : options.setMany !== undefined
-          ? options.setMany(entries, expiry)
-          : Effect.forEach(entries, ([key, value]) => options.set(key, value, expiry), {
-            concurrency: BATCH_CONCURRENCY,
-            discard: true
-          }))
+      return withExpiry(
+        "setMany",
+        undefined,
+        writeOptions,
+        (expiry) => entries.length === 0 ? Effect.void : setMany(entries, expiry)
+      )
     },
     deleteMany: (keys) => {
       const error = checkKeys("deleteMany", keys)
@@ -928,14 +927,9 @@ export const make = (options: MakeOptions): BaseKvStore => {
     setIfAbsent: options.setIfAbsent,
     compareAndSet,
     ttl: options.ttl,
-    has: options.has ?? ((key) => Effect.map(get(key), (value) => value !== null)),
+    has,
     getMany,
-    setMany: options.setMany ??
-      ((entries, expiry) =>
-        Effect.forEach(entries, ([key, value]) => options.set(key, value, expiry), {
-          concurrency: BATCH_CONCURRENCY,
-          discard: true
-        })),
+    setMany,
     deleteMany,
     count,
     clear,
