@@ -4,7 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
-import { randomData, sha256, spawnServer, tempDir, upload } from "./support.ts"
+import { randomData, sha256, spawnServer, tempDir, upload, waitFor } from "./support.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
 
@@ -35,7 +35,10 @@ describe("npm start", () => {
       const data = randomData(1024 * 1024)
       const url = await upload(data, { endpoint: server.endpoint, chunkSize: 256 * 1024 })
       expect(sha256(Buffer.from(await (await fetch(url)).arrayBuffer()))).toBe(sha256(data))
-      expect(server.output()).toMatch(/Sent HTTP response.*PATCH|PATCH[\s\S]*204/)
+      // The request log is written in batches: wait for the batch that holds the PATCH, then check it.
+      const logged = /Sent HTTP response.*PATCH|PATCH[\s\S]*204/
+      await waitFor("the PATCH in the request log", () => logged.test(server.output()))
+      expect(server.output()).toMatch(logged)
     } finally {
       server.process.kill("SIGTERM")
     }
