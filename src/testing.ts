@@ -1510,3 +1510,8 @@ export const conformance = <E>(
     }
   })
 }
+
+/**
+ * @since 0.2.0
+ */
+export { effectAdapters, type EffectAdaptersOptions } from "./internal/testing/effectAdapters.ts"
