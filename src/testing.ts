@@ -1514,4 +1514,10 @@ export const conformance = <E>(
 /**
  * @since 0.2.0
  */
-export { effectAdapters, type EffectAdaptersOptions } from "./internal/testing/effectAdapters.ts"
+export {
+  type Adapters,
+  type EffectAdapterCheck,
+  effectAdapterChecks,
+  effectAdapters,
+  type EffectAdaptersOptions
+} from "./internal/testing/effectAdapters.ts"

@@ -16,7 +16,7 @@ import * as Schema from "effect/Schema"
 import * as TestClock from "effect/testing/TestClock"
 import { type BaseKvStore, BaseKvStoreService, KvInputError, MAX_KEY_LENGTH } from "../../BaseKvStore.ts"
 import { toKeyValueStore } from "../../EffectKeyValueStore.ts"
-import { layerPersistence, makeBackingPersistence } from "../../EffectPersistence.ts"
+import { makeBackingPersistence } from "../../EffectPersistence.ts"
 
 /**
  * Options of `effectAdapters`.
@@ -27,13 +27,38 @@ import { layerPersistence, makeBackingPersistence } from "../../EffectPersistenc
 export interface EffectAdaptersOptions {
   /** Whose time expiry follows, as in `conformance`: `"test"` for a backend that reads Effect's `Clock`. */
   readonly clock?: "test" | "live" | undefined
+  /**
+   * The adapters under test; effect-kv's own by default. The suite's own tests pass broken ones, to prove it catches
+   * them.
+   */
+  readonly adapters?: Partial<Adapters> | undefined
 }
 
-interface Check {
+/**
+ * The two adapters the suite checks.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Adapters {
+  readonly toKeyValueStore: (store: BaseKvStore) => KeyValueStore.KeyValueStore
+  readonly makeBackingPersistence: (store: BaseKvStore) => Persistence.BackingPersistence["Service"]
+}
+
+/**
+ * One check of the suite: runs on a fresh, empty store.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface EffectAdapterCheck {
+  readonly id: string
   readonly name: string
   readonly run: (store: BaseKvStore) => Effect.Effect<void, unknown>
   readonly timeout?: number
 }
+
+type Check = EffectAdapterCheck
 
 const expectKeyValueStoreError = (label: string, effect: Effect.Effect<unknown, unknown>, method: string) =>
   Effect.gen(function*() {
@@ -47,8 +72,9 @@ const expectKeyValueStoreError = (label: string, effect: Effect.Effect<unknown, 
 
 const bytes = (...values: Array<number>) => new Uint8Array(values)
 
-const keyValueStoreChecks: ReadonlyArray<Check> = [
+const keyValueStoreChecks = ({ toKeyValueStore }: Adapters): ReadonlyArray<Check> => [
   {
+    id: "kv-values",
     name: "KeyValueStore: strings are stored verbatim, binary round-trips as bytes, neither is mistaken for the other",
     run: (store) =>
       Effect.gen(function*() {
@@ -78,6 +104,7 @@ const keyValueStoreChecks: ReadonlyArray<Check> = [
       })
   },
   {
+    id: "kv-listing",
     name: "KeyValueStore: has, isEmpty, size, keys, remove, clearPrefix and clear follow the store",
     run: (store) =>
       Effect.gen(function*() {
@@ -104,6 +131,7 @@ const keyValueStoreChecks: ReadonlyArray<Check> = [
       })
   },
   {
+    id: "kv-modify",
     name: "KeyValueStore: modify and modifyUint8Array change existing keys only, and concurrent updates lose nothing",
     run: (store) =>
       Effect.gen(function*() {
@@ -135,6 +163,7 @@ const keyValueStoreChecks: ReadonlyArray<Check> = [
       })
   },
   {
+    id: "kv-bad-keys",
     name: "KeyValueStore: keys effect-kv refuses fail with KeyValueStoreError caused by KvInputError, nothing written",
     run: (store) =>
       Effect.gen(function*() {
@@ -167,7 +196,12 @@ class Lookup extends Persistable.Class<{ payload: { readonly id: number } }>()("
 }) {}
 
 /** A `PersistedCache` over the store (with a fresh in-memory cache), and how many lookups it ran. */
-const cacheOver = (store: BaseKvStore, counter: { lookups: number }, timeToLive: Duration.Input) =>
+const cacheOver = (
+  adapters: Adapters,
+  store: BaseKvStore,
+  counter: { lookups: number },
+  timeToLive: Duration.Input
+) =>
   PersistedCache.make(
     (request: Lookup) =>
       Effect.suspend(() => {
@@ -177,7 +211,12 @@ const cacheOver = (store: BaseKvStore, counter: { lookups: number }, timeToLive:
           : Effect.succeed({ id: request.id, name: `u${request.id}` })
       }),
     { storeId: "users", timeToLive: () => timeToLive, inMemoryCapacity: 0 }
-  ).pipe(Effect.provide(layerPersistence().pipe(Layer.provide(Layer.succeed(BaseKvStoreService, store)))))
+  ).pipe(Effect.provide(persistenceLayer(adapters, store)))
+
+const persistenceLayer = (adapters: Adapters, store: BaseKvStore) =>
+  Persistence.layer.pipe(
+    Layer.provide(Layer.succeed(Persistence.BackingPersistence, adapters.makeBackingPersistence(store)))
+  )
 
 /** Counts the batch calls a backing makes on the store. */
 const counting = (store: BaseKvStore) => {
@@ -192,7 +231,8 @@ const counting = (store: BaseKvStore) => {
   return { calls, store: counted }
 }
 
-const persistenceChecks = (clock: "test" | "live"): ReadonlyArray<Check> => {
+const persistenceChecks = (clock: "test" | "live", adapters: Adapters): ReadonlyArray<Check> => {
+  const { makeBackingPersistence } = adapters
   const ttl = clock === "test" ? 1000 : 1500
   const elapse = (store: BaseKvStore) =>
     clock === "test" ? TestClock.adjust(ttl + 1) : Effect.gen(function*() {
@@ -204,17 +244,18 @@ const persistenceChecks = (clock: "test" | "live"): ReadonlyArray<Check> => {
     clock === "test" ? Effect.provide(effect, TestClock.layer()) : effect
   return [
     {
+      id: "cache-hits",
       name: "PersistedCache: a lookup runs once; a second cache over the same store reads the persisted exit",
       run: (store) =>
         Effect.scoped(Effect.gen(function*() {
           const counter = { lookups: 0 }
-          const first = yield* cacheOver(store, counter, "1 hour")
+          const first = yield* cacheOver(adapters, store, counter, "1 hour")
           assert.deepStrictEqual(yield* first.get(new Lookup({ id: 1 })), { id: 1, name: "u1" })
           assert.deepStrictEqual(yield* first.get(new Lookup({ id: 1 })), { id: 1, name: "u1" })
           assert.strictEqual(yield* Effect.flip(first.get(new Lookup({ id: -1 }))), "no user -1")
           assert.strictEqual(counter.lookups, 2, "one lookup per request")
 
-          const second = yield* cacheOver(store, counter, "1 hour")
+          const second = yield* cacheOver(adapters, store, counter, "1 hour")
           assert.deepStrictEqual(yield* second.get(new Lookup({ id: 1 })), { id: 1, name: "u1" })
           assert.strictEqual(yield* Effect.flip(second.get(new Lookup({ id: -1 }))), "no user -1")
           assert.strictEqual(counter.lookups, 2, "the second cache found both exits persisted")
@@ -225,12 +266,13 @@ const persistenceChecks = (clock: "test" | "live"): ReadonlyArray<Check> => {
         }))
     },
     {
+      id: "cache-ttl",
       name: "PersistedCache: the time-to-live is the backend's own: expired entries are reclaimed unread",
       timeout: 20_000,
       run: (store) =>
         run(Effect.scoped(Effect.gen(function*() {
           const counter = { lookups: 0 }
-          const cache = yield* cacheOver(store, counter, Duration.millis(ttl))
+          const cache = yield* cacheOver(adapters, store, counter, Duration.millis(ttl))
           yield* cache.get(new Lookup({ id: 1 }))
           assert.strictEqual(yield* store.count(""), 1, "the exit is persisted")
           const left = yield* store.ttl((yield* store.list(""))[0])
@@ -238,12 +280,13 @@ const persistenceChecks = (clock: "test" | "live"): ReadonlyArray<Check> => {
           assert.isAtMost(Duration.toMillis(left!), ttl, "the backend holds the time-to-live")
           yield* elapse(store)
           assert.strictEqual(yield* store.count(""), 0, "the backend reclaimed the entry without a read")
-          const again = yield* cacheOver(store, counter, Duration.millis(ttl))
+          const again = yield* cacheOver(adapters, store, counter, Duration.millis(ttl))
           yield* again.get(new Lookup({ id: 1 }))
           assert.strictEqual(counter.lookups, 2, "after expiry the lookup runs again")
         })))
     },
     {
+      id: "store-isolation",
       name: "BackingPersistence: store ids are namespaces no other id reaches, and clear empties one store only",
       run: (store) =>
         Effect.scoped(Effect.gen(function*() {
@@ -276,6 +319,7 @@ const persistenceChecks = (clock: "test" | "live"): ReadonlyArray<Check> => {
         }))
     },
     {
+      id: "batches",
       name: "BackingPersistence: getMany and setMany are one batch, in order, with missing keys undefined",
       run: (store) =>
         Effect.scoped(Effect.gen(function*() {
@@ -302,7 +346,7 @@ const persistenceChecks = (clock: "test" | "live"): ReadonlyArray<Check> => {
 
           // Through Persistence, as PersistedCache's batched lookups use it.
           const persistence = yield* Persistence.Persistence.pipe(
-            Effect.provide(layerPersistence().pipe(Layer.provide(Layer.succeed(BaseKvStoreService, counted))))
+            Effect.provide(persistenceLayer(adapters, counted))
           )
           const users = yield* persistence.make({ storeId: "users" })
           yield* users.setMany([
@@ -316,6 +360,7 @@ const persistenceChecks = (clock: "test" | "live"): ReadonlyArray<Check> => {
         }))
     },
     {
+      id: "persistence-bad-keys",
       name: "BackingPersistence: a key effect-kv refuses fails with PersistenceError caused by KvInputError",
       run: (store) =>
         Effect.scoped(Effect.gen(function*() {
@@ -334,6 +379,20 @@ const persistenceChecks = (clock: "test" | "live"): ReadonlyArray<Check> => {
 }
 
 /**
+ * The checks of `effectAdapters`, to run one by one.
+ *
+ * @since 0.2.0
+ * @category suites
+ */
+export const effectAdapterChecks = (options: EffectAdaptersOptions = {}): ReadonlyArray<EffectAdapterCheck> => {
+  const adapters: Adapters = {
+    toKeyValueStore: options.adapters?.toKeyValueStore ?? toKeyValueStore,
+    makeBackingPersistence: options.adapters?.makeBackingPersistence ?? ((store) => makeBackingPersistence(store))
+  }
+  return [...keyValueStoreChecks(adapters), ...persistenceChecks(options.clock ?? "live", adapters)]
+}
+
+/**
  * Runs the suite for Effect's `KeyValueStore` (`toKeyValueStore`) and `Persistence` (`layerPersistence`,
  * `PersistedCache`) on a backend's layer. Each check builds the layer afresh and expects an empty store.
  *
@@ -346,7 +405,7 @@ export const effectAdapters = <E>(
   options: EffectAdaptersOptions = {}
 ): void => {
   describe(name, () => {
-    for (const check of [...keyValueStoreChecks, ...persistenceChecks(options.clock ?? "live")]) {
+    for (const check of effectAdapterChecks(options)) {
       it.live(
         check.name,
         () => BaseKvStoreService.use(check.run).pipe(Effect.provide(Layer.fresh(layer))),
