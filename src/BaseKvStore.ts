@@ -38,6 +38,14 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
+import { type Telemetry, traceStore } from "./internal/tracing.ts"
+
+export type {
+  /**
+   * @since 0.2.0
+   */
+  Telemetry
+} from "./internal/tracing.ts"
 
 /**
  * Options of every write: how long the key lives.
@@ -572,6 +580,8 @@ export interface MakeOptions {
     | undefined
   /** How long `modify` keeps retrying when other writers win the race. Default: 5 seconds. */
   readonly modifyTimeout?: Duration.Input | undefined
+  /** What the store's spans say about the backend (OpenTelemetry's database attributes). Default: `other`. */
+  readonly telemetry?: Telemetry | undefined
 }
 
 /** Concurrency of the derived batch operations: enough to fill a pipeline, few enough not to flood a server. */
@@ -936,9 +946,14 @@ export const make = (options: MakeOptions): BaseKvStore => {
     listAfter,
     modify
   }
-  Object.defineProperty(store, PrimitivesId, { value: primitives })
-  return BaseKvStoreService.of(store)
+  const telemetry = options.telemetry ?? OTHER
+  const traced = traceStore(store, telemetry)
+  Object.defineProperty(traced, PrimitivesId, { value: primitives })
+  Object.defineProperty(traced, TelemetryId, { value: telemetry })
+  return BaseKvStoreService.of(traced)
 }
+
+const OTHER: Telemetry = { system: "other" }
 
 /**
  * Every primitive of `MakeOptions`, none missing: what a store built by `make` runs on.
@@ -947,7 +962,7 @@ export const make = (options: MakeOptions): BaseKvStore => {
  * @category constructors
  */
 export type Primitives = {
-  readonly [K in Exclude<keyof MakeOptions, "modifyTimeout">]-?: NonNullable<MakeOptions[K]>
+  readonly [K in Exclude<keyof MakeOptions, "modifyTimeout" | "telemetry">]-?: NonNullable<MakeOptions[K]>
 }
 
 const PrimitivesId: unique symbol = Symbol.for("effect-kv/BaseKvStore/primitives")
@@ -962,3 +977,15 @@ const PrimitivesId: unique symbol = Symbol.for("effect-kv/BaseKvStore/primitives
  */
 export const primitivesOf = (store: BaseKvStore): Primitives | undefined =>
   (store as { readonly [PrimitivesId]?: Primitives })[PrimitivesId]
+
+const TelemetryId: unique symbol = Symbol.for("effect-kv/BaseKvStore/telemetry")
+
+/**
+ * The telemetry a store built by `make` was given, so that a view over it (`withPrefix`) traces as its store does;
+ * `undefined` for a store built otherwise.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const telemetryOf = (store: BaseKvStore): Telemetry | undefined =>
+  (store as { readonly [TelemetryId]?: Telemetry })[TelemetryId]
