@@ -33,11 +33,13 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Base64Url from "effect/encoding/Base64Url"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
+import { modifyRetries } from "./internal/metrics.ts"
 import { type Telemetry, traceStore } from "./internal/tracing.ts"
 
 export type {
@@ -796,7 +798,8 @@ export const make = (options: MakeOptions): BaseKvStore => {
     return withKeyLock(
       key,
       Effect.catchTag(attempt, "Lost", () =>
-        attempt.pipe(
+        Effect.andThen(Metric.update(modifyRetries, 1), attempt).pipe(
+          Effect.tapErrorTag("Lost", () => Metric.update(modifyRetries, 1)),
           Effect.retry({ while: (error) => error instanceof Lost, schedule: retrySchedule }),
           Effect.catchTag("Lost", () =>
             Effect.fail(

@@ -37,3 +37,8 @@ export * from "./EffectKeyValueStore.ts"
  * @since 0.2.0
  */
 export * from "./EffectPersistence.ts"
+
+/**
+ * @since 0.2.0
+ */
+export * from "./KvMetrics.ts"
