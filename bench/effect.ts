@@ -129,13 +129,18 @@ const persistedCache = async (
     for (const [index, [label, layer]] of contenders.entries()) {
       const scope = Scope.makeUnsafe()
       try {
+        // The layer lives in the sample's scope: `Effect.provide(layer)` would close its connection after `make`.
         const cache = await Effect.runPromise(
           Scope.provide(
-            PersistedCache.make((request: Lookup) => Effect.succeed({ id: request.id, name: `u${request.id}` }), {
-              storeId: `bench-${kind}`,
-              timeToLive: () => "1 hour",
-              inMemoryCapacity: 0
-            }).pipe(Effect.provide(layer)),
+            Effect.flatMap(
+              Layer.build(layer),
+              (context) =>
+                PersistedCache.make((request: Lookup) => Effect.succeed({ id: request.id, name: `u${request.id}` }), {
+                  storeId: `bench-${kind}`,
+                  timeToLive: () => "1 hour",
+                  inMemoryCapacity: 0
+                }).pipe(Effect.provideContext(context))
+            ),
             scope
           )
         )
