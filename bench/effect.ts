@@ -179,7 +179,7 @@ main(async () => {
       ["Effect layerBackingMemory: the floor", Persistence.layerMemory],
       ["effect-kv memoryKvStore", ours(memoryKvStore)]
     ],
-    1000,
+    quick ? 200 : 1000,
     budget
   )
 
@@ -193,7 +193,7 @@ main(async () => {
         ["Effect layerBackingSql: the floor", Persistence.layerSql.pipe(Layer.provide(sqlite("effect")))],
         ["effect-kv layerSql", ours(layerSql().pipe(Layer.provide(sqlite("kv"))))]
       ],
-      200,
+      quick ? 50 : 200,
       budget
     )
   } finally {
@@ -211,7 +211,7 @@ main(async () => {
         ],
         ["effect-kv layerRedis", ours(layerRedis({ url, client: "node-redis", keyPrefix: "bench:" }))]
       ],
-      200,
+      quick ? 50 : 200,
       budget
     )
   }
@@ -227,7 +227,7 @@ main(async () => {
         ],
         ["effect-kv layerPg", ours(layerPg({ url, keyPrefix: "bench:" }))]
       ],
-      200,
+      quick ? 50 : 200,
       budget
     )
   }
