@@ -42,12 +42,13 @@ import * as Stream from "effect/Stream"
 import { modifyRetries } from "./internal/metrics.ts"
 import { type Telemetry, traceStore } from "./internal/tracing.ts"
 
-export type {
-  /**
-   * @since 0.2.0
-   */
-  Telemetry
-} from "./internal/tracing.ts"
+/**
+ * What a backend tells `make` about itself for its spans and metrics (OpenTelemetry's database attributes).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type { Telemetry } from "./internal/tracing.ts"
 
 /**
  * Options of every write: how long the key lives.
