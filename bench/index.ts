@@ -10,7 +10,7 @@
  * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
  * claims) makes the process exit non-zero; a missed target does not.
  *
- * `--only memory,bytes,redis,contract,sql,uploads` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
+ * `--only memory,bytes,redis,contract,sql,uploads,effect` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -86,7 +86,7 @@ const QUICK: Plan = {
   childTimeoutMs: 2 * 60_000
 }
 
-const SUITES = ["memory", "bytes", "redis", "contract", "sql", "uploads"] as const
+const SUITES = ["memory", "bytes", "redis", "contract", "sql", "uploads", "effect"] as const
 type Suite = typeof SUITES[number]
 
 /** `items` starting at a different position each round, so no contender always runs first or last. */
@@ -339,6 +339,32 @@ const run = async (): Promise<number> => {
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
       fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  if (runs("effect")) {
+    const scope = Scope.makeUnsafe()
+    try {
+      // Effect's KeyValueStore and PersistedCache beside effect-kv's; its rows are shown as contract groups.
+      const [pg, redis] = await Effect.runPromise(
+        Scope.provide(Effect.all([startPostgresServer(), startRedisServer()], { concurrency: 2 }), scope)
+      )
+      for (let round = 0; round < plan.contractRounds; round++) {
+        progress(`effect ecosystem, round ${round + 1}/${plan.contractRounds}`)
+        const result = await child<ContractResult>("spans and PersistedCache", "effect.ts", [
+          "--url",
+          redis.url,
+          "--pg",
+          pg.url,
+          ...quickFlag
+        ])
+        if (result !== undefined) results.contract.push({ ...result, round })
+      }
+    } catch (error) {
+      results.failures.push(`effect suite: ${error instanceof Error ? error.message : String(error)}`)
+      progress(`effect suite: FAILED ${String(error)}`)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
     }
   }
 

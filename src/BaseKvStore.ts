@@ -33,11 +33,22 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Base64Url from "effect/encoding/Base64Url"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
+import { modifyRetries } from "./internal/metrics.ts"
+import { type Telemetry, traceStore } from "./internal/tracing.ts"
+
+/**
+ * What a backend tells `make` about itself for its spans and metrics (OpenTelemetry's database attributes).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type { Telemetry } from "./internal/tracing.ts"
 
 /**
  * Options of every write: how long the key lives.
@@ -572,6 +583,8 @@ export interface MakeOptions {
     | undefined
   /** How long `modify` keeps retrying when other writers win the race. Default: 5 seconds. */
   readonly modifyTimeout?: Duration.Input | undefined
+  /** What the store's spans say about the backend (OpenTelemetry's database attributes). Default: `other`. */
+  readonly telemetry?: Telemetry | undefined
 }
 
 /** Concurrency of the derived batch operations: enough to fill a pipeline, few enough not to flood a server. */
@@ -786,7 +799,8 @@ export const make = (options: MakeOptions): BaseKvStore => {
     return withKeyLock(
       key,
       Effect.catchTag(attempt, "Lost", () =>
-        attempt.pipe(
+        Effect.andThen(Metric.update(modifyRetries, 1), attempt).pipe(
+          Effect.tapErrorTag("Lost", () => Metric.update(modifyRetries, 1)),
           Effect.retry({ while: (error) => error instanceof Lost, schedule: retrySchedule }),
           Effect.catchTag("Lost", () =>
             Effect.fail(
@@ -936,9 +950,14 @@ export const make = (options: MakeOptions): BaseKvStore => {
     listAfter,
     modify
   }
-  Object.defineProperty(store, PrimitivesId, { value: primitives })
-  return BaseKvStoreService.of(store)
+  const telemetry = options.telemetry ?? OTHER
+  const traced = traceStore(store, telemetry)
+  Object.defineProperty(traced, PrimitivesId, { value: primitives })
+  Object.defineProperty(traced, TelemetryId, { value: telemetry })
+  return BaseKvStoreService.of(traced)
 }
+
+const OTHER: Telemetry = { system: "other" }
 
 /**
  * Every primitive of `MakeOptions`, none missing: what a store built by `make` runs on.
@@ -947,7 +966,7 @@ export const make = (options: MakeOptions): BaseKvStore => {
  * @category constructors
  */
 export type Primitives = {
-  readonly [K in Exclude<keyof MakeOptions, "modifyTimeout">]-?: NonNullable<MakeOptions[K]>
+  readonly [K in Exclude<keyof MakeOptions, "modifyTimeout" | "telemetry">]-?: NonNullable<MakeOptions[K]>
 }
 
 const PrimitivesId: unique symbol = Symbol.for("effect-kv/BaseKvStore/primitives")
@@ -962,3 +981,15 @@ const PrimitivesId: unique symbol = Symbol.for("effect-kv/BaseKvStore/primitives
  */
 export const primitivesOf = (store: BaseKvStore): Primitives | undefined =>
   (store as { readonly [PrimitivesId]?: Primitives })[PrimitivesId]
+
+const TelemetryId: unique symbol = Symbol.for("effect-kv/BaseKvStore/telemetry")
+
+/**
+ * The telemetry a store built by `make` was given, so that a view over it (`withPrefix`) traces as its store does;
+ * `undefined` for a store built otherwise.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const telemetryOf = (store: BaseKvStore): Telemetry | undefined =>
+  (store as { readonly [TelemetryId]?: Telemetry })[TelemetryId]

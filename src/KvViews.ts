@@ -26,6 +26,7 @@ import {
   MAX_KEY_LENGTH,
   type Primitives,
   primitivesOf,
+  telemetryOf,
   type WriteOptions
 } from "./BaseKvStore.ts"
 
@@ -79,6 +80,7 @@ const prefixed = (store: BaseKvStore, namespace: string): BaseKvStore => {
   const base = primitivesOf(store) ?? viaOperations(store)
   const inner = (key: string) => namespace + key
   return make({
+    telemetry: telemetryOf(store),
     get: (key) => base.get(inner(key)),
     set: (key, value, expiry) => base.set(inner(key), value, expiry),
     delete: (key) => base.delete(inner(key)),

@@ -26,7 +26,14 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import SortedBTree from "sorted-btree"
-import { type BaseKvStore, BaseKvStoreService, type Expiry, make, type MakeOptions } from "./BaseKvStore.ts"
+import {
+  type BaseKvStore,
+  BaseKvStoreService,
+  type Expiry,
+  make,
+  type MakeOptions,
+  type Telemetry
+} from "./BaseKvStore.ts"
 
 // sorted-btree is CommonJS with `exports.default = BTree`. Node's ESM loader hands over `module.exports` as the default
 // export (the class is its `default`); bundlers' CommonJS interop hands over the class itself.
@@ -132,6 +139,8 @@ const validMaxEntries = (maxEntries: unknown): number | undefined => {
  * @since 0.2.0
  * @category constructors
  */
+const MEMORY_TELEMETRY: Telemetry = { system: "memory" }
+
 export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOptions => {
   const maxEntries = validMaxEntries(options?.maxEntries)
   const state = Ref.makeUnsafe<MemoryState>({
@@ -251,6 +260,8 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
   }
 
   return {
+    // No database behind it: the store is this process's memory, so its spans say `db.system.name: memory`.
+    telemetry: MEMORY_TELEMETRY,
     get: (key) => Effect.withFiberSucceed((fiber) => read(key, fiber)),
     set: (key, value, expiry) =>
       Effect.withFiberSucceed((fiber) => write(Ref.getUnsafe(state), key, value, expiry, fiber)),

@@ -33,9 +33,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
+import { type BaseKvStore, BaseKvStoreService, type KvBackendError, type Telemetry } from "./BaseKvStore.ts"
 import { adapt, classify } from "./internal/redisClients.ts"
-import { connect, connection, loadLibrary } from "./internal/redisConnect.ts"
+import { connect, connection, loadLibrary, type Target } from "./internal/redisConnect.ts"
 import {
   backendError,
   DEFAULT_CONNECT_TIMEOUT,
@@ -190,6 +190,12 @@ const libraryOf = (client: unknown): "node-redis" | "ioredis" => {
 /** The URL without its password, for messages. The userinfo ends at the last `@` before the host, as URLs read. */
 const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^/]*@/, "//$1:***@")
 
+/** The spans' server: the standalone server, or the first root node of a cluster (as OpenTelemetry suggests). */
+const telemetryOf = (target: Target): Telemetry => {
+  const url = new URL(target._tag === "Standalone" ? target.url : target.rootNodes[0])
+  return { system: "redis", serverAddress: url.hostname, serverPort: Number(url.port || 6379) }
+}
+
 /**
  * A `Layer` providing `BaseKvStoreService` on Redis. It creates its own client, connects while it builds (failing
  * with `KvBackendError`, operation `"connect"`, when it cannot within `connectTimeout`; the message carries the last
@@ -293,7 +299,7 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
         (adapter) => Effect.promise(() => adapter.close(1000))
       )
       connected = true
-      return makeStore(adapter, store)
+      return makeStore(adapter, store, telemetryOf(target))
     })
   )
 

@@ -48,10 +48,11 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
+import { type BaseKvStore, BaseKvStoreService, type KvBackendError, type Telemetry } from "./BaseKvStore.ts"
 import { reasonOf, sqlClientExecutor } from "./internal/sqlClientExecutor.ts"
 import {
   backendError,
+  DEFAULT_TABLE,
   DEFAULT_TIMEOUT,
   describeCause,
   type Dialect,
@@ -101,6 +102,19 @@ const migrate = (sql: SqlClient.SqlClient, dialect: Dialect, table: string) => {
   )
 }
 
+/** The spans' database and server, from the connection URL (never its credentials). */
+const pgTelemetry = (url: string, table: string): Telemetry => {
+  const parsed = new URL(url)
+  const database = decodeURIComponent(parsed.pathname.slice(1)) || decodeURIComponent(parsed.username) || "postgres"
+  return {
+    system: "postgresql",
+    namespace: database,
+    collection: table,
+    serverAddress: parsed.hostname || "localhost",
+    serverPort: Number(parsed.port || 5432)
+  }
+}
+
 /**
  * Builds a store over the `SqlClient` in the context, creating its table when missing, and forks the purge of expired
  * rows into the current scope. Fails with `KvBackendError` (operation `"connect"`) when the options are invalid, the
@@ -111,6 +125,11 @@ const migrate = (sql: SqlClient.SqlClient, dialect: Dialect, table: string) => {
  */
 export const makeSqlBaseKvStore = (
   options: SqlStoreOptions = {}
+): Effect.Effect<BaseKvStore, KvBackendError, SqlClient.SqlClient | Scope.Scope> => makeWith(options, undefined)
+
+const makeWith = (
+  options: SqlStoreOptions,
+  telemetry: Telemetry | undefined
 ): Effect.Effect<BaseKvStore, KvBackendError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const store = yield* Effect.try({
@@ -145,7 +164,7 @@ export const makeSqlBaseKvStore = (
       )
     )
     yield* purgeExpired(executor, store)
-    return makeStore(executor, store)
+    return makeStore(executor, store, telemetry)
   })
 
 /**
@@ -234,7 +253,11 @@ export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService
           )
         )
       )
-      return yield* Effect.provideService(makeSqlBaseKvStore(store), SqlClient.SqlClient, client)
+      return yield* Effect.provideService(
+        makeWith(store, pgTelemetry(Redacted.value(redacted), store.table ?? DEFAULT_TABLE)),
+        SqlClient.SqlClient,
+        client
+      )
     })
   )
 

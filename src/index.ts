@@ -27,3 +27,18 @@ export * from "./KvViews.ts"
  * @since 0.2.0
  */
 export * from "./SchemaStore.ts"
+
+/**
+ * @since 0.2.0
+ */
+export * from "./EffectKeyValueStore.ts"
+
+/**
+ * @since 0.2.0
+ */
+export * from "./EffectPersistence.ts"
+
+/**
+ * @since 0.2.0
+ */
+export * from "./KvMetrics.ts"

@@ -1510,3 +1510,14 @@ export const conformance = <E>(
     }
   })
 }
+
+/**
+ * @since 0.2.0
+ */
+export {
+  type Adapters,
+  type EffectAdapterCheck,
+  effectAdapterChecks,
+  effectAdapters,
+  type EffectAdaptersOptions
+} from "./internal/testing/effectAdapters.ts"

@@ -21,6 +21,7 @@ import {
 import type { RedisStoreOptions } from "../RedisKvStore.ts"
 import { backendError, describeCause } from "./backendError.ts"
 import type { RedisAdapter } from "./redisClients.ts"
+import type { Telemetry } from "./tracing.ts"
 
 export const DEFAULT_TIMEOUT: Duration.Input = "2 seconds"
 export const DEFAULT_CONNECT_TIMEOUT: Duration.Input = "5 seconds"
@@ -96,7 +97,8 @@ type Payload = string | (() => Promise<unknown>)
 
 export const makeStore = (
   adapter: RedisAdapter,
-  { keyPrefix, listTimeoutMs, scanCount, timeoutMs }: Settings
+  { keyPrefix, listTimeoutMs, scanCount, timeoutMs }: Settings,
+  telemetry: Telemetry = { system: "redis" }
 ): BaseKvStore => {
   const timedOut = (operation: Operation, key: string, ms: number) =>
     backendError(operation, key, "Timeout", `Redis did not answer within ${ms} ms`)
@@ -408,6 +410,7 @@ export const makeStore = (
     )
 
   return make({
+    telemetry,
     get: (key) => command<string | null>("get", key, ""),
     set: (key, value, expiry) =>
       expiry === null

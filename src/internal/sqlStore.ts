@@ -27,6 +27,7 @@ import {
   type Operation
 } from "../BaseKvStore.ts"
 import { backendError, describeCause } from "./backendError.ts"
+import type { Telemetry } from "./tracing.ts"
 
 /** The dialects the store has statements for. */
 export type Dialect = "pg" | "sqlite"
@@ -161,7 +162,7 @@ class Builder {
   }
 }
 
-export const makeStore = (executor: Executor, settings: Settings): BaseKvStore => {
+export const makeStore = (executor: Executor, settings: Settings, telemetry?: Telemetry): BaseKvStore => {
   const { dialect } = executor
   const { keyPrefix, timeoutMs } = settings
   const t = `"${settings.table}"`
@@ -246,6 +247,7 @@ export const makeStore = (executor: Executor, settings: Settings): BaseKvStore =
   const inList = (b: Builder, keys: ReadonlyArray<string>) => keys.map((key) => b.p(full(key))).join(", ")
 
   return make({
+    telemetry: telemetry ?? { system: dialect === "pg" ? "postgresql" : "sqlite", collection: settings.table },
     get: (key) =>
       Effect.map(
         rows(
