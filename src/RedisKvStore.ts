@@ -74,6 +74,13 @@ export interface RedisStoreOptions {
   readonly listTimeout?: Duration.Input | undefined
   /** `COUNT` hint of each `SCAN` call in `list`. Default: 1000. */
   readonly scanCount?: number | undefined
+  /**
+   * Keep a sorted set of the namespace's keys, updated atomically with every write, and list, page, count and clear
+   * from it in O(log n + k) instead of SCANning the whole keyspace. Every writer of the namespace must use it; on a
+   * cluster the `keyPrefix` must hold a hash tag (`"{app}:"`). Needs Redis 7.0 or later. Default: false. See
+   * "Ordered index" above.
+   */
+  readonly orderedIndex?: boolean | undefined
 }
 
 /**

@@ -15,12 +15,14 @@ import {
   isValidPrefix,
   KvBackendError,
   make,
+  type MakeOptions,
   MAX_KEY_LENGTH,
   type Operation
 } from "../BaseKvStore.ts"
 import type { RedisStoreOptions } from "../RedisKvStore.ts"
 import { backendError, describeCause } from "./backendError.ts"
 import type { RedisAdapter } from "./redisClients.ts"
+import { indexKeyNames, makeIndex } from "./redisIndex.ts"
 
 export const DEFAULT_TIMEOUT: Duration.Input = "2 seconds"
 export const DEFAULT_CONNECT_TIMEOUT: Duration.Input = "5 seconds"
@@ -46,6 +48,7 @@ export interface Settings {
   readonly timeoutMs: number
   readonly listTimeoutMs: number
   readonly scanCount: number
+  readonly orderedIndex: boolean
 }
 
 export const settings = (options: RedisStoreOptions): Settings => {
@@ -60,12 +63,17 @@ export const settings = (options: RedisStoreOptions): Settings => {
     throw new TypeError(`effect-kv redis: scanCount must be a positive integer, received ${String(scanCount)}`)
   }
   const timeoutMs = millis("timeout", options.timeout, DEFAULT_TIMEOUT)
+  const orderedIndex = options.orderedIndex ?? false
+  if (typeof orderedIndex !== "boolean") {
+    throw new TypeError(`effect-kv redis: orderedIndex must be true or false, received ${String(orderedIndex)}`)
+  }
   return {
     keyPrefix,
     timeoutMs,
     // One deadline for the whole listing; by default the same as every other operation's.
     listTimeoutMs: options.listTimeout === undefined ? timeoutMs : millis("listTimeout", options.listTimeout, 0),
-    scanCount
+    scanCount,
+    orderedIndex
   }
 }
 
@@ -96,7 +104,7 @@ type Payload = string | (() => Promise<unknown>)
 
 export const makeStore = (
   adapter: RedisAdapter,
-  { keyPrefix, listTimeoutMs, scanCount, timeoutMs }: Settings
+  { keyPrefix, listTimeoutMs, orderedIndex, scanCount, timeoutMs }: Settings
 ): BaseKvStore => {
   const timedOut = (operation: Operation, key: string, ms: number) =>
     backendError(operation, key, "Timeout", `Redis did not answer within ${ms} ms`)
@@ -312,6 +320,8 @@ export const makeStore = (
       const full = keyPrefix + prefix
       const pattern = `${escapeGlob(full)}*`
       const found = new Set<string>()
+      // The ordered index's own keys, should a store with the index have written this namespace.
+      const index = new Set(indexKeyNames(keyPrefix))
       const scans = yield* attempt(prefix, adapter.masters)
       yield* Effect.forEach(scans, (scan) =>
         Effect.gen(function*() {
@@ -324,7 +334,9 @@ export const makeStore = (
             // accepts.
             for (const raw of keys) {
               const key = decode(raw)!
-              if (key.startsWith(full) && key.length > keyPrefix.length) found.add(key.slice(full.length))
+              if (key.startsWith(full) && key.length > keyPrefix.length && !index.has(key)) {
+                found.add(key.slice(full.length))
+              }
             }
             cursor = next
           } while (cursor !== "0")
@@ -407,7 +419,7 @@ export const makeStore = (
       (deleted) => deleted.reduce((sum: number, n) => sum + Number(n), 0)
     )
 
-  return make({
+  const primitives: MakeOptions = {
     get: (key) => command<string | null>("get", key, ""),
     set: (key, value, expiry) =>
       expiry === null
@@ -483,7 +495,11 @@ export const makeStore = (
           ),
           (counts) => counts.reduce((sum, n) => sum + n, 0)
         ))
-  })
+  }
+  // With the ordered index, every write and listing goes through its scripts; the reads stay as they are.
+  return make(
+    orderedIndex ? { ...primitives, ...makeIndex({ adapter, cold, keyPrefix, scanCount }) } : primitives
+  )
 }
 
 /** Keys per DEL when clearing: large enough to amortise round trips, small enough not to hold the server long. */
