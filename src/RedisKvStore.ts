@@ -36,6 +36,7 @@ import * as Redacted from "effect/Redacted"
 import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
 import { adapt, classify } from "./internal/redisClients.ts"
 import { connect, connection, loadLibrary } from "./internal/redisConnect.ts"
+import { checkIndexOptions } from "./internal/redisIndex.ts"
 import {
   backendError,
   DEFAULT_CONNECT_TIMEOUT,
@@ -189,6 +190,12 @@ export interface RedisTlsOptions {
   readonly servername?: string | undefined
 }
 
+/** The settings, after the checks that need to know whether the target is a cluster. */
+const checked = (store: ReturnType<typeof settings>, cluster: boolean) => {
+  if (store.orderedIndex) checkIndexOptions(store.keyPrefix, cluster)
+  return store
+}
+
 const libraryOf = (client: unknown): "node-redis" | "ioredis" => {
   if (client === undefined || client === "node-redis" || client === "ioredis") return client ?? "node-redis"
   throw new TypeError(`effect-kv redis: unknown client library ${String(client)}; use "node-redis" or "ioredis"`)
@@ -221,7 +228,7 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
             password: Redacted.isRedacted(options.password) ? Redacted.value(options.password) : options.password
           }),
           library: libraryOf(options.client),
-          store: settings(options),
+          store: checked(settings(options), options.cluster !== undefined),
           connectTimeoutMs: millis("connectTimeout", options.connectTimeout, DEFAULT_CONNECT_TIMEOUT)
         }),
         catch: (cause) =>

@@ -313,7 +313,8 @@ export const makeIndex = (
             reply === null || reply === undefined ? null : strings([reply])[0]
           ))
       }
-      yield* cold(operation, "", () => run(REBUILD_DONE, [], []))
+      yield* cold(operation, "", () =>
+        run(REBUILD_DONE, [], []))
     })
   let rebuilding: Effect.Effect<void, KvBackendError> | undefined = undefined
 
