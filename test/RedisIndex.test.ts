@@ -171,8 +171,9 @@ const compare = (indexed: BaseKvStore, plain: BaseKvStore, label: string) =>
     for (const prefix of prefixes) {
       const expected = yield* plain.list(prefix)
       const what = `${label}, prefix ${JSON.stringify(prefix)}`
-      assert.deepStrictEqual(yield* indexed.list(prefix), expected, `list: ${what}`)
+      // count first: a listing drops the entries of keys it finds gone, which would hide a count that does not.
       assert.strictEqual(yield* indexed.count(prefix), expected.length, `count: ${what}`)
+      assert.deepStrictEqual(yield* indexed.list(prefix), expected, `list: ${what}`)
       const paged: Array<string> = []
       let cursor: string | null = null
       do {
