@@ -170,27 +170,16 @@ end
 return deleted`)
 
 /**
- * At most ARGV[4] keys under the prefix ARGV[1], after ARGV[3] when ARGV[2] is "1", with the prefix removed. A member
- * whose key is gone (deleted by a writer that bypasses the index) is dropped from the index instead of listed.
+ * At most ARGV[4] keys under the prefix ARGV[1], after ARGV[3] when ARGV[2] is "1", prefix included (the caller strips
+ * it). Every call through Lua costs: one ZRANGEBYLEX, and the members decoded only when one of them needs it (a
+ * gsub per member tripled the script's time for 100 keys).
  */
 const LIST = script(`${READY}sweep(0)
 local p = enc(ARGV[1])
 local min = ARGV[2] == "1" and ("(" .. p .. enc(ARGV[3])) or ("[" .. p)
-local max = after(p)
-local limit = tonumber(ARGV[4])
-local keys = {}
-while #keys < limit do
-  local want = limit - #keys
-  local batch = redis.call("ZRANGEBYLEX", idx, min, max, "LIMIT", 0, want)
-  for _, m in ipairs(batch) do
-    if redis.call("EXISTS", ns .. dec(m)) == 1 then keys[#keys + 1] = dec(string.sub(m, #p + 1))
-    else
-      redis.call("ZREM", idx, m)
-      redis.call("ZREM", exp, m)
-    end
-  end
-  if #batch < want then break end
-  min = "(" .. batch[#batch]
+local keys = redis.call("ZRANGEBYLEX", idx, min, after(p), "LIMIT", 0, tonumber(ARGV[4]))
+if string.find(table.concat(keys), "[\\245\\246]") then
+  for i, m in ipairs(keys) do keys[i] = dec(m) end
 end
 return keys`)
 
@@ -346,7 +335,7 @@ export const makeIndex = (
       LIST,
       [],
       [prefix, after === null ? "0" : "1", after ?? "", String(limit + 1)],
-      strings
+      (reply) => strings(reply).map((key) => key.slice(prefix.length))
     )
 
   const list = (prefix: string): Effect.Effect<ReadonlyArray<string>, KvBackendError> =>
