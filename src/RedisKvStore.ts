@@ -22,6 +22,14 @@
  * master on every call, so a listing costs time proportional to the number of keys in Redis, not to the number
  * listed: fine for thousands to a few million keys, not for a hot path over a large keyspace.
  *
+ * **Ordered index.** With `orderedIndex: true` the store keeps a sorted set of its keys, written in the same Lua
+ * script as every write, and lists, pages, counts and clears from it with `ZRANGEBYLEX`, in O(log n + k). Expired keys
+ * are swept out of it by every script (all of them before a listing). A namespace without the index's marker (written
+ * without it, or flushed) is indexed from a SCAN on first use. Every writer of the namespace must go through the
+ * index; delete the marker to rebuild after one did not. On a cluster the namespace must hold a hash tag (`"{app}:"`),
+ * which keeps it on one master: an index per hash slot would keep keys spread but make every listing read 16,384
+ * indexes (18 ms per master against about 1 ms, measured). Needs Redis 7.0.
+ *
  * **Namespaces.** With `keyPrefix: "app1:"` every key is stored as `app1:<key>`, and nothing outside the namespace
  * is read, listed or deleted, so several applications can share one Redis.
  *
@@ -332,6 +340,7 @@ export const redisKvStore: (options?: LayerRedisOptions) => Layer.Layer<BaseKvSt
  * | `REDIS_CONNECT_TIMEOUT` | first-connection deadline, e.g. `5 seconds`                   |
  * | `REDIS_LIST_TIMEOUT`    | deadline of a whole listing, e.g. `10 seconds`                |
  * | `REDIS_SCAN_COUNT`      | SCAN COUNT hint                                               |
+ * | `REDIS_ORDERED_INDEX`   | `true` to keep the ordered index (default `false`)            |
  *
  * @since 0.1.0
  * @category layers
@@ -346,7 +355,8 @@ export const layerRedisConfig = (): Layer.Layer<BaseKvStoreService, KvBackendErr
       timeout: Config.option(Config.Duration("REDIS_TIMEOUT")),
       connectTimeout: Config.option(Config.Duration("REDIS_CONNECT_TIMEOUT")),
       listTimeout: Config.option(Config.Duration("REDIS_LIST_TIMEOUT")),
-      scanCount: Config.option(Config.Int("REDIS_SCAN_COUNT"))
+      scanCount: Config.option(Config.Int("REDIS_SCAN_COUNT")),
+      orderedIndex: Config.withDefault(Config.Boolean("REDIS_ORDERED_INDEX"), false)
     })
     const value = Option.getOrUndefined
     const clusterNodes = value(config.clusterNodes)
@@ -369,6 +379,7 @@ export const layerRedisConfig = (): Layer.Layer<BaseKvStoreService, KvBackendErr
       connectTimeout: value(config.connectTimeout),
       listTimeout: value(config.listTimeout),
       scanCount: value(config.scanCount),
+      orderedIndex: config.orderedIndex,
       ...(clusterNodes !== undefined
         ? { cluster: { rootNodes: Redacted.value(clusterNodes).split(",").map((node) => node.trim()) } }
         : { url: Redacted.value(url!) })
