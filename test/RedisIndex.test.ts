@@ -6,8 +6,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type BaseKvStore, KvBackendError } from "effect-kv"
-import { layerRedis, type LayerRedisOptions, makeRedisBaseKvStore } from "effect-kv/redis"
+import { layerRedis, layerRedisConfig, type LayerRedisOptions, makeRedisBaseKvStore } from "effect-kv/redis"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
@@ -319,6 +321,17 @@ describe("redis ordered index: options", () => {
         assert.match((error as KvBackendError).message, /hash tag/)
       }))
   }
+  it.live("layerRedisConfig turns the index on with REDIS_ORDERED_INDEX=true", () =>
+    Effect.gen(function*() {
+      const ns = uniqueNamespace()
+      const raw = yield* rawClient({ url: server().url })
+      const env = { REDIS_URL: server().url, REDIS_KEY_PREFIX: ns, REDIS_ORDERED_INDEX: "true" }
+      const store = yield* buildStore(
+        Layer.provide(layerRedisConfig(), ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+      )
+      yield* store.set("a", "1")
+      assert.strictEqual(yield* indexSize(raw, ns), 1, "the write went into the index")
+    }))
   it("makeRedisBaseKvStore refuses orderedIndex that is not a boolean", () => {
     assert.throws(
       () => makeRedisBaseKvStore({ redis: createClient() as any, orderedIndex: "yes" as any }),
