@@ -982,8 +982,11 @@ virtual machine with noisy neighbours: read differences under about 10% as noise
   fibers under \`Effect.all(..., { concurrency: "unbounded" })\`); per-op cost = wall time / operations. **Batch get**:
   raw clients MGET, Keyv \`getMany\` and unstorage \`getItems\` (one MGET each); effect-kv has no getMany, so its
   batch is 100 concurrent \`get\`s in one \`Effect.forEach(..., { concurrency: "unbounded" })\`.
-  **Listing** 100 keys among 100,000 and among 1,000,000 (grown with \`DEBUG POPULATE\`, keys \`upload:<n>\`):
-  effect-kv's SCAN COUNT 1000 against a raw \`SCAN MATCH prefix* COUNT 20\` loop (how the peers list).
+  **Listing** 100 keys among 200,000 and among 1,000,000 (grown with \`DEBUG POPULATE\`, keys \`upload:<n>\`):
+  effect-kv's SCAN COUNT 1000, and its ordered index (\`orderedIndex: true\`: one ZRANGEBYLEX in a Lua script,
+  rebuilt from a SCAN before each size since the keys were written without it), against a raw
+  \`SCAN MATCH prefix* COUNT 20\` loop (how the peers list), Keyv's iterator and unstorage's \`getKeys\`. The
+  operations suite runs effect-kv with the index too: its \`set\` row is what the index adds to a write.
   \`redis-benchmark -c 100 -P 1 -d 200 -t get,set\` (with \`-n ${count(100_000)} -r 100000 --dbnum 1\`) on the same
   server is the ceiling of the server itself.
 
