@@ -15,8 +15,9 @@
  * client's error class: `Unavailable` is worth retrying (`READONLY` during a failover, `LOADING`, `CLUSTERDOWN`...),
  * `Timeout` may have been applied, `Failure` will not get better by itself.
  *
- * **Listing.** `list(prefix)` runs `SCAN` with the prefix's glob characters escaped and `COUNT` = `scanCount` (default
- * 1000) on every master at once, removes duplicates (SCAN may return a key twice), strips the prefix and sorts. The
+ * **Listing.** Without the ordered index, `list(prefix)` runs `SCAN` with the prefix's glob characters escaped and
+ * `COUNT` = `scanCount` (default 1000) on every master at once, removes duplicates (SCAN may return a key twice),
+ * strips the prefix and sorts. The
  * whole listing has one deadline, `listTimeout` (default: `timeout`), and fails as soon as one master fails, stopping
  * the others; on a cluster it fails unless every slot has a reachable master. SCAN walks the whole keyspace of each
  * master on every call, so a listing costs time proportional to the number of keys in Redis, not to the number
