@@ -9,6 +9,7 @@ import { type BaseKvStore, KvBackendError } from "effect-kv"
 import { layerRedis, layerRedisConfig, type LayerRedisOptions, makeRedisBaseKvStore } from "effect-kv/redis"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
@@ -239,6 +240,24 @@ describe("redis ordered index: churn against SCAN", () => {
       )
     }
   }
+})
+
+describe("redis ordered index: the churn's comparison can fail", () => {
+  it.live("it catches an index that missed a write and one that missed a delete", () =>
+    Effect.gen(function*() {
+      const ns = uniqueNamespace()
+      const raw = yield* rawClient({ url: server().url })
+      const indexed = yield* buildStore(layerRedis({ url: server().url, keyPrefix: ns, orderedIndex: true }))
+      const plain = raw.plain(ns)
+      yield* indexed.set("a", "1")
+      yield* compare(indexed, plain, "in step")
+      // Writes that bypass the index, as a broken write script would leave it.
+      yield* plain.set("b", "1")
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(compare(indexed, plain, "missed write"))))
+      yield* plain.delete("b")
+      yield* plain.delete("a")
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(compare(indexed, plain, "missed delete"))))
+    }))
 })
 
 describe("redis ordered index: expiry", () => {
