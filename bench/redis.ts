@@ -6,11 +6,15 @@
  * concurrency) each run their share of the sample sequentially; the sample's time is divided by its operations.
  *
  * `--suite list`: `list` of the 100 keys under `upload:g100:` in a keyspace of `--size` keys, by effect-kv (SCAN
- * COUNT 1000 on every master) over either client, and by two raw node-redis SCAN loops: COUNT 1000 (the floor for
- * effect-kv's way) and COUNT 20 (how the peers list: a SCAN MATCH loop with a small COUNT).
+ * COUNT 1000 on every master, or its ordered index: one ZRANGEBYLEX) over either client, by two raw node-redis SCAN
+ * loops: COUNT 1000 (the floor for effect-kv's way) and COUNT 20 (how the peers list: a SCAN MATCH loop with a small
+ * COUNT), and by Keyv and unstorage as their users list.
  */
+import { createKeyv } from "@keyv/redis"
 import * as Effect from "effect/Effect"
 import { parseArgs } from "node:util"
+import { createStorage } from "unstorage"
+import redisDriver from "unstorage/drivers/redis"
 import { existingKeys, groupKeys, groupPrefix, layout, valuePool } from "./support/data.ts"
 import {
   type Budget,
@@ -173,9 +177,39 @@ const listerOf = async (
 > => {
   switch (name) {
     case "effect-kv/node-redis":
-    case "effect-kv/ioredis": {
-      const { close, store } = await effectKvStore(url, name === "effect-kv/node-redis" ? "node-redis" : "ioredis")
+    case "effect-kv/ioredis":
+    case "effect-kv+index/node-redis":
+    case "effect-kv+index/ioredis": {
+      const { close, store } = await effectKvStore(
+        url,
+        name.endsWith("ioredis") ? "ioredis" : "node-redis",
+        name.startsWith("effect-kv+index")
+      )
       return { list: (prefix) => Effect.runPromise(store.list(prefix)), close }
+    }
+    case "keyv": {
+      // Keyv lists by walking its iterator: a SCAN MATCH * loop (COUNT left to Redis, 10) that MGETs every key it
+      // finds; the keys are filtered by prefix here. Its namespaced iterator would match `<namespace>::*` only.
+      const keyv = createKeyv(url)
+      return {
+        list: async (prefix) => {
+          const found: Array<string> = []
+          for await (const [key] of keyv.store.iterator!(undefined)) {
+            if (typeof key === "string" && key.startsWith(prefix)) found.push(key.slice(prefix.length))
+          }
+          return found.sort()
+        },
+        close: () => keyv.disconnect()
+      }
+    }
+    case "unstorage": {
+      // getKeys(base) is a SCAN MATCH `base:*` loop (COUNT left to Redis) over ioredis.
+      const storage = createStorage<string>({ driver: redisDriver({ url }) })
+      const base = (prefix: string) => prefix.replace(/:$/, "")
+      return {
+        list: async (prefix) => (await storage.getKeys(base(prefix))).map((key) => key.slice(prefix.length)).sort(),
+        close: () => storage.dispose()
+      }
     }
     case "scan-1000":
     case "scan-20": {

@@ -15,12 +15,21 @@
  * client's error class: `Unavailable` is worth retrying (`READONLY` during a failover, `LOADING`, `CLUSTERDOWN`...),
  * `Timeout` may have been applied, `Failure` will not get better by itself.
  *
- * **Listing.** `list(prefix)` runs `SCAN` with the prefix's glob characters escaped and `COUNT` = `scanCount` (default
- * 1000) on every master at once, removes duplicates (SCAN may return a key twice), strips the prefix and sorts. The
+ * **Listing.** Without the ordered index, `list(prefix)` runs `SCAN` with the prefix's glob characters escaped and
+ * `COUNT` = `scanCount` (default 1000) on every master at once, removes duplicates (SCAN may return a key twice),
+ * strips the prefix and sorts. The
  * whole listing has one deadline, `listTimeout` (default: `timeout`), and fails as soon as one master fails, stopping
  * the others; on a cluster it fails unless every slot has a reachable master. SCAN walks the whole keyspace of each
  * master on every call, so a listing costs time proportional to the number of keys in Redis, not to the number
  * listed: fine for thousands to a few million keys, not for a hot path over a large keyspace.
+ *
+ * **Ordered index.** With `orderedIndex: true` the store keeps a sorted set of its keys, written in the same Lua
+ * script as every write, and lists, pages, counts and clears from it with `ZRANGEBYLEX`, in O(log n + k). Expired keys
+ * are swept out of it by every script (all of them before a listing). A namespace without the index's marker (written
+ * without it, or flushed) is indexed from a SCAN on first use. Every writer of the namespace must go through the
+ * index; delete the marker to rebuild after one did not. On a cluster the namespace must hold a hash tag (`"{app}:"`),
+ * which keeps it on one master: an index per hash slot would keep keys spread but make every listing read 16,384
+ * indexes (18 ms per master against about 1 ms, measured). Needs Redis 7.0.
  *
  * **Namespaces.** With `keyPrefix: "app1:"` every key is stored as `app1:<key>`, and nothing outside the namespace
  * is read, listed or deleted, so several applications can share one Redis.
@@ -36,6 +45,7 @@ import * as Redacted from "effect/Redacted"
 import { type BaseKvStore, BaseKvStoreService, type KvBackendError, type Telemetry } from "./BaseKvStore.ts"
 import { adapt, classify } from "./internal/redisClients.ts"
 import { connect, connection, loadLibrary, type Target } from "./internal/redisConnect.ts"
+import { checkIndexOptions } from "./internal/redisIndex.ts"
 import {
   backendError,
   DEFAULT_CONNECT_TIMEOUT,
@@ -74,6 +84,13 @@ export interface RedisStoreOptions {
   readonly listTimeout?: Duration.Input | undefined
   /** `COUNT` hint of each `SCAN` call in `list`. Default: 1000. */
   readonly scanCount?: number | undefined
+  /**
+   * Keep a sorted set of the namespace's keys, updated atomically with every write, and list, page, count and clear
+   * from it in O(log n + k) instead of SCANning the whole keyspace. Every writer of the namespace must use it; on a
+   * cluster the `keyPrefix` must hold a hash tag (`"{app}:"`). Needs Redis 7.0 or later. Default: false. See
+   * "Ordered index" above.
+   */
+  readonly orderedIndex?: boolean | undefined
 }
 
 /**
@@ -182,6 +199,12 @@ export interface RedisTlsOptions {
   readonly servername?: string | undefined
 }
 
+/** The settings, after the checks that need to know whether the target is a cluster. */
+const checked = (store: ReturnType<typeof settings>, cluster: boolean) => {
+  if (store.orderedIndex) checkIndexOptions(store.keyPrefix, cluster)
+  return store
+}
+
 const libraryOf = (client: unknown): "node-redis" | "ioredis" => {
   if (client === undefined || client === "node-redis" || client === "ioredis") return client ?? "node-redis"
   throw new TypeError(`effect-kv redis: unknown client library ${String(client)}; use "node-redis" or "ioredis"`)
@@ -220,7 +243,7 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
             password: Redacted.isRedacted(options.password) ? Redacted.value(options.password) : options.password
           }),
           library: libraryOf(options.client),
-          store: settings(options),
+          store: checked(settings(options), options.cluster !== undefined),
           connectTimeoutMs: millis("connectTimeout", options.connectTimeout, DEFAULT_CONNECT_TIMEOUT)
         }),
         catch: (cause) =>
@@ -324,6 +347,7 @@ export const redisKvStore: (options?: LayerRedisOptions) => Layer.Layer<BaseKvSt
  * | `REDIS_CONNECT_TIMEOUT` | first-connection deadline, e.g. `5 seconds`                   |
  * | `REDIS_LIST_TIMEOUT`    | deadline of a whole listing, e.g. `10 seconds`                |
  * | `REDIS_SCAN_COUNT`      | SCAN COUNT hint                                               |
+ * | `REDIS_ORDERED_INDEX`   | `true` to keep the ordered index (default `false`)            |
  *
  * @since 0.1.0
  * @category layers
@@ -338,7 +362,8 @@ export const layerRedisConfig = (): Layer.Layer<BaseKvStoreService, KvBackendErr
       timeout: Config.option(Config.Duration("REDIS_TIMEOUT")),
       connectTimeout: Config.option(Config.Duration("REDIS_CONNECT_TIMEOUT")),
       listTimeout: Config.option(Config.Duration("REDIS_LIST_TIMEOUT")),
-      scanCount: Config.option(Config.Int("REDIS_SCAN_COUNT"))
+      scanCount: Config.option(Config.Int("REDIS_SCAN_COUNT")),
+      orderedIndex: Config.withDefault(Config.Boolean("REDIS_ORDERED_INDEX"), false)
     })
     const value = Option.getOrUndefined
     const clusterNodes = value(config.clusterNodes)
@@ -361,6 +386,7 @@ export const layerRedisConfig = (): Layer.Layer<BaseKvStoreService, KvBackendErr
       connectTimeout: value(config.connectTimeout),
       listTimeout: value(config.listTimeout),
       scanCount: value(config.scanCount),
+      orderedIndex: config.orderedIndex,
       ...(clusterNodes !== undefined
         ? { cluster: { rootNodes: Redacted.value(clusterNodes).split(",").map((node) => node.trim()) } }
         : { url: Redacted.value(url!) })

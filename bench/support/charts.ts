@@ -50,6 +50,8 @@ const COLOURS: Record<MemoryStoreName | RedisContenderName | ListContenderName |
   "ioredis": "#9ca3af",
   "effect-kv/node-redis": "#2563eb",
   "effect-kv/ioredis": "#60a5fa",
+  "effect-kv+index/node-redis": "#1e3a8a",
+  "effect-kv+index/ioredis": "#3b82f6",
   "effect/node-redis": "#a5b4fc",
   "scan-1000": "#6b7280",
   "scan-20": "#dc2626",
@@ -308,10 +310,14 @@ const redisOpsChart = (results: Results): string => {
 const redisListChart = (results: Results): string => {
   const sizes = listSizes(results)
   const contenders: ReadonlyArray<ListContenderName> = [
+    "effect-kv+index/node-redis",
+    "effect-kv+index/ioredis",
     "effect-kv/node-redis",
     "effect-kv/ioredis",
     "scan-1000",
-    "scan-20"
+    "scan-20",
+    "keyv",
+    "unstorage"
   ]
   const series: Array<Series> = contenders.map((contender) => ({
     label: LIST_SHORT[contender],
@@ -324,7 +330,7 @@ const redisListChart = (results: Results): string => {
   })).filter((line) => line.points.length > 0)
   return lineChart(
     "Redis: list 100 keys under a prefix, against keyspace size",
-    `Median per list, log–log. SCAN walks the whole keyspace; COUNT sets how many round trips that takes.`,
+    `Median per list, log–log. SCAN walks the whole keyspace; COUNT sets how many round trips that takes. The ordered index reads one range.`,
     "keys in Redis",
     series
   )

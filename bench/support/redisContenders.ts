@@ -22,12 +22,25 @@ import redisDriver from "unstorage/drivers/redis"
 export const OPS_KEYSPACE = 100_000
 export const LISTED = 100
 
-/** The listing contenders: effect-kv over each client, and raw node-redis SCAN loops with COUNT 1000 and 20. */
-export const LIST_CONTENDERS = ["effect-kv/node-redis", "effect-kv/ioredis", "scan-1000", "scan-20"] as const
+/**
+ * The listing contenders: effect-kv over each client (SCAN, and the ordered index), raw node-redis SCAN loops with
+ * COUNT 1000 and 20, and the peers' own listings (Keyv's iterator, unstorage's getKeys).
+ */
+export const LIST_CONTENDERS = [
+  "effect-kv/node-redis",
+  "effect-kv/ioredis",
+  "effect-kv+index/node-redis",
+  "effect-kv+index/ioredis",
+  "scan-1000",
+  "scan-20",
+  "keyv",
+  "unstorage"
+] as const
 export type ListContenderName = typeof LIST_CONTENDERS[number]
 
 export const REDIS_CONTENDERS = [
   "effect-kv/node-redis",
+  "effect-kv+index/node-redis",
   "effect/node-redis",
   "effect-kv/ioredis",
   "node-redis",
@@ -59,13 +72,14 @@ export type RedisContender =
 /** An effect-kv store built by `layerRedis`, as a program gets it, with the scope that owns its client. */
 export const effectKvStore = async (
   url: string,
-  client: "node-redis" | "ioredis"
+  client: "node-redis" | "ioredis",
+  orderedIndex = false
 ): Promise<{ readonly store: BaseKvStore; readonly close: () => Promise<void> }> => {
   const scope = Scope.makeUnsafe()
   // A listing of a million keys takes about a second here; the default listTimeout (= timeout, 2 s) would make a
   // slow round of a shared machine fail the benchmark instead of measuring it.
   const context = await Effect.runPromise(
-    Scope.provide(Layer.build(layerRedis({ url, client, listTimeout: "5 minutes" })), scope)
+    Scope.provide(Layer.build(layerRedis({ url, client, listTimeout: "5 minutes", orderedIndex })), scope)
   )
   return {
     store: Context.get(context, BaseKvStoreService),
@@ -92,8 +106,13 @@ export const rawIoRedis = async (url: string): Promise<IoRedis> => {
 export const makeRedisContender = async (name: RedisContenderName, url: string): Promise<RedisContender> => {
   switch (name) {
     case "effect-kv/node-redis":
+    case "effect-kv+index/node-redis":
     case "effect-kv/ioredis": {
-      const { close, store } = await effectKvStore(url, name === "effect-kv/node-redis" ? "node-redis" : "ioredis")
+      const { close, store } = await effectKvStore(
+        url,
+        name === "effect-kv/ioredis" ? "ioredis" : "node-redis",
+        name === "effect-kv+index/node-redis"
+      )
       return {
         name,
         kind: "effect",
@@ -179,6 +198,7 @@ export const makeRedisContender = async (name: RedisContenderName, url: string):
 /** Display names, as the tables and charts use them. */
 export const redisContenderLabel: Record<RedisContenderName, string> = {
   "effect-kv/node-redis": "effect-kv over node-redis",
+  "effect-kv+index/node-redis": "effect-kv over node-redis, ordered index",
   "effect-kv/ioredis": "effect-kv over ioredis",
   "effect/node-redis": "Effect.promise over raw node-redis (fiber cost only)",
   "node-redis": "raw node-redis (floor)",

@@ -30,6 +30,8 @@ export interface Results {
   readonly redisOps: Array<RedisOpsResult & { readonly round: number }>
   readonly redisList: Array<RedisListResult & { readonly round: number }>
   readonly redisBenchmark: Array<RedisBenchmarkRow & { readonly round: number }>
+  /** How long the ordered index took to rebuild from a SCAN at each listing size; absent in older results. */
+  readonly redisIndexBuild?: Array<{ readonly size: number; readonly ms: number }>
   /** The grown contract (atomic updates, expiry, batches, paging, bounded memory), each group beside its floor. */
   readonly contract: Array<ContractResult & { readonly round: number }>
   /** Absent in results written before the durable-store suite existed. */
@@ -195,6 +197,7 @@ export const REDIS_ROWS: ReadonlyArray<RedisContenderName> = [
   "node-redis",
   "effect/node-redis",
   "effect-kv/node-redis",
+  "effect-kv+index/node-redis",
   "ioredis",
   "effect-kv/ioredis",
   "keyv",
@@ -206,6 +209,7 @@ export const REDIS_SHORT: Record<RedisContenderName, string> = {
   "node-redis": "raw node-redis (floor)",
   "effect/node-redis": "Effect.promise + node-redis",
   "effect-kv/node-redis": "effect-kv / node-redis",
+  "effect-kv+index/node-redis": "effect-kv / node-redis + index",
   "ioredis": "raw ioredis",
   "effect-kv/ioredis": "effect-kv / ioredis",
   "keyv": "Keyv",
@@ -215,15 +219,23 @@ export const REDIS_SHORT: Record<RedisContenderName, string> = {
 export const LIST_SHORT: Record<ListContenderName, string> = {
   "effect-kv/node-redis": "effect-kv / node-redis (COUNT 1000)",
   "effect-kv/ioredis": "effect-kv / ioredis (COUNT 1000)",
+  "effect-kv+index/node-redis": "effect-kv / node-redis (ordered index)",
+  "effect-kv+index/ioredis": "effect-kv / ioredis (ordered index)",
   "scan-1000": "raw SCAN loop, COUNT 1000 (floor)",
-  "scan-20": "raw SCAN loop, COUNT 20 (peers' way)"
+  "scan-20": "raw SCAN loop, COUNT 20 (peers' way)",
+  "keyv": "Keyv iterator",
+  "unstorage": "unstorage getKeys"
 }
 
 export const LIST_LABELS: Record<ListContenderName, string> = {
   "effect-kv/node-redis": "effect-kv over node-redis (SCAN COUNT 1000)",
   "effect-kv/ioredis": "effect-kv over ioredis (SCAN COUNT 1000)",
+  "effect-kv+index/node-redis": "effect-kv over node-redis (ordered index: ZRANGEBYLEX)",
+  "effect-kv+index/ioredis": "effect-kv over ioredis (ordered index: ZRANGEBYLEX)",
   "scan-1000": "raw node-redis SCAN MATCH loop, COUNT 1000 (floor)",
-  "scan-20": "raw node-redis SCAN MATCH loop, COUNT 20 (the peers' way)"
+  "scan-20": "raw node-redis SCAN MATCH loop, COUNT 20 (the peers' way)",
+  "keyv": "Keyv @keyv/redis: iterator (SCAN MATCH *, MGET of every key) + filter",
+  "unstorage": "unstorage redis driver: getKeys (SCAN MATCH prefix*, default COUNT)"
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -303,6 +315,7 @@ const bytesTable = (results: Results): string => {
 export const BATCH_HOW: Record<RedisContenderName, string> = {
   "effect-kv/node-redis": "100 concurrent gets (no getMany)",
   "effect-kv/ioredis": "100 concurrent gets (no getMany)",
+  "effect-kv+index/node-redis": "100 concurrent gets (no getMany)",
   "effect/node-redis": "100 concurrent gets",
   "node-redis": "MGET",
   "ioredis": "MGET",
@@ -424,7 +437,16 @@ const redisListTable = (results: Results): string => {
   for (const size of listSizes(results)) {
     const floor = redisListSummary(results, "scan-1000", size)
     const anchor = redisListSummary(results, "scan-20", size)
-    ;(["effect-kv/node-redis", "effect-kv/ioredis", "scan-1000", "scan-20"] as const).forEach((contender, i) => {
+    ;([
+      "effect-kv+index/node-redis",
+      "effect-kv+index/ioredis",
+      "effect-kv/node-redis",
+      "effect-kv/ioredis",
+      "scan-1000",
+      "scan-20",
+      "keyv",
+      "unstorage"
+    ] as const).forEach((contender, i) => {
       const summary = redisListSummary(results, contender, size)
       rows.push([
         i === 0 ? `${count(size)} keys` : "",
@@ -664,6 +686,19 @@ export const targets = (results: Results): Array<TargetRow> => {
     rows.push(comparison === undefined ? notMeasured(target, skipped) : speedUpRow(target, comparison, 5))
   }
 
+  for (const size of [200_000, largest]) {
+    for (const ours of ["effect-kv+index/node-redis", "effect-kv+index/ioredis"] as const) {
+      const target = `Redis list ${LISTED} among ${count(size)} keys: ${
+        LIST_LABELS[ours]
+      } ≥ 1000× faster than the SCAN COUNT 20 loop`
+      const comparison = compare(results, (round) => [
+        redisListSummary(results, ours, size, round),
+        redisListSummary(results, "scan-20", size, round)
+      ])
+      rows.push(comparison === undefined ? notMeasured(target, skipped) : speedUpRow(target, comparison, 1000))
+    }
+  }
+
   const sizes = memorySizes(results)
   /** The size at which effect-kv compares worst (largest ours / theirs), or undefined when a size is missing. */
   const worstOver = (op: string, mode: Mode, against: MemoryStoreName, againstMode: Mode) => {
@@ -845,7 +880,14 @@ const sections = (results: Results): Array<Section> => {
     })
   }
   if (results.redisList.length > 0) {
-    out.push({ title: `Redis: list of ${LISTED} keys under a prefix`, body: redisListTable(results) })
+    const builds = (results.redisIndexBuild ?? []).map(({ ms, size }) =>
+      `${count(size)} keys in ${(ms / 1000).toFixed(1)} s`
+    )
+    const rebuilt = builds.length === 0
+      ? ""
+      : `\n\nThe ordered index was rebuilt from a SCAN of the keyspace before each size (the keys were written ` +
+        `without it): ${builds.join(", ")}.`
+    out.push({ title: `Redis: list of ${LISTED} keys under a prefix`, body: redisListTable(results) + rebuilt })
   }
   for (const { group, rows } of contractGroups(results)) {
     out.push({ title: `Contract: ${group}`, body: contractTable(rows) })
@@ -940,8 +982,11 @@ virtual machine with noisy neighbours: read differences under about 10% as noise
   fibers under \`Effect.all(..., { concurrency: "unbounded" })\`); per-op cost = wall time / operations. **Batch get**:
   raw clients MGET, Keyv \`getMany\` and unstorage \`getItems\` (one MGET each); effect-kv has no getMany, so its
   batch is 100 concurrent \`get\`s in one \`Effect.forEach(..., { concurrency: "unbounded" })\`.
-  **Listing** 100 keys among 100,000 and among 1,000,000 (grown with \`DEBUG POPULATE\`, keys \`upload:<n>\`):
-  effect-kv's SCAN COUNT 1000 against a raw \`SCAN MATCH prefix* COUNT 20\` loop (how the peers list).
+  **Listing** 100 keys among 200,000 and among 1,000,000 (grown with \`DEBUG POPULATE\`, keys \`upload:<n>\`):
+  effect-kv's SCAN COUNT 1000, and its ordered index (\`orderedIndex: true\`: one ZRANGEBYLEX in a Lua script,
+  rebuilt from a SCAN before each size since the keys were written without it), against a raw
+  \`SCAN MATCH prefix* COUNT 20\` loop (how the peers list), Keyv's iterator and unstorage's \`getKeys\`. The
+  operations suite runs effect-kv with the index too: its \`set\` row is what the index adds to a write.
   \`redis-benchmark -c 100 -P 1 -d 200 -t get,set\` (with \`-n ${count(100_000)} -r 100000 --dbnum 1\`) on the same
   server is the ceiling of the server itself.
 

@@ -15,12 +15,14 @@ import {
   isValidPrefix,
   KvBackendError,
   make,
+  type MakeOptions,
   MAX_KEY_LENGTH,
   type Operation
 } from "../BaseKvStore.ts"
 import type { RedisStoreOptions } from "../RedisKvStore.ts"
 import { backendError, describeCause } from "./backendError.ts"
 import type { RedisAdapter } from "./redisClients.ts"
+import { indexKeyNames, makeIndex } from "./redisIndex.ts"
 import type { Telemetry } from "./tracing.ts"
 
 export const DEFAULT_TIMEOUT: Duration.Input = "2 seconds"
@@ -47,6 +49,7 @@ export interface Settings {
   readonly timeoutMs: number
   readonly listTimeoutMs: number
   readonly scanCount: number
+  readonly orderedIndex: boolean
 }
 
 export const settings = (options: RedisStoreOptions): Settings => {
@@ -61,12 +64,17 @@ export const settings = (options: RedisStoreOptions): Settings => {
     throw new TypeError(`effect-kv redis: scanCount must be a positive integer, received ${String(scanCount)}`)
   }
   const timeoutMs = millis("timeout", options.timeout, DEFAULT_TIMEOUT)
+  const orderedIndex = options.orderedIndex ?? false
+  if (typeof orderedIndex !== "boolean") {
+    throw new TypeError(`effect-kv redis: orderedIndex must be true or false, received ${String(orderedIndex)}`)
+  }
   return {
     keyPrefix,
     timeoutMs,
     // One deadline for the whole listing; by default the same as every other operation's.
     listTimeoutMs: options.listTimeout === undefined ? timeoutMs : millis("listTimeout", options.listTimeout, 0),
-    scanCount
+    scanCount,
+    orderedIndex
   }
 }
 
@@ -97,7 +105,7 @@ type Payload = string | (() => Promise<unknown>)
 
 export const makeStore = (
   adapter: RedisAdapter,
-  { keyPrefix, listTimeoutMs, scanCount, timeoutMs }: Settings,
+  { keyPrefix, listTimeoutMs, orderedIndex, scanCount, timeoutMs }: Settings,
   telemetry: Telemetry = { system: "redis" }
 ): BaseKvStore => {
   const timedOut = (operation: Operation, key: string, ms: number) =>
@@ -314,6 +322,8 @@ export const makeStore = (
       const full = keyPrefix + prefix
       const pattern = `${escapeGlob(full)}*`
       const found = new Set<string>()
+      // The ordered index's own keys, should a store with the index have written this namespace.
+      const index = new Set(indexKeyNames(keyPrefix))
       const scans = yield* attempt(prefix, adapter.masters)
       yield* Effect.forEach(scans, (scan) =>
         Effect.gen(function*() {
@@ -326,7 +336,9 @@ export const makeStore = (
             // accepts.
             for (const raw of keys) {
               const key = decode(raw)!
-              if (key.startsWith(full) && key.length > keyPrefix.length) found.add(key.slice(full.length))
+              if (key.startsWith(full) && key.length > keyPrefix.length && !index.has(key)) {
+                found.add(key.slice(full.length))
+              }
             }
             cursor = next
           } while (cursor !== "0")
@@ -409,7 +421,7 @@ export const makeStore = (
       (deleted) => deleted.reduce((sum: number, n) => sum + Number(n), 0)
     )
 
-  return make({
+  const primitives: MakeOptions = {
     telemetry,
     get: (key) => command<string | null>("get", key, ""),
     set: (key, value, expiry) =>
@@ -486,7 +498,11 @@ export const makeStore = (
           ),
           (counts) => counts.reduce((sum, n) => sum + n, 0)
         ))
-  })
+  }
+  // With the ordered index, every write and listing goes through its scripts; the reads stay as they are.
+  return make(
+    orderedIndex ? { ...primitives, ...makeIndex({ adapter, cold, keyPrefix, scanCount }) } : primitives
+  )
 }
 
 /** Keys per DEL when clearing: large enough to amortise round trips, small enough not to hold the server long. */

@@ -1,0 +1,29 @@
+/**
+ * The conformance suite, unchanged, on the Redis store with its ordered index (`orderedIndex: true`): standalone and
+ * Cluster, with both clients. On a cluster the namespace holds a hash tag, as the index requires.
+ */
+import { layerRedis } from "effect-kv/redis"
+import { conformance } from "effect-kv/testing"
+import * as Layer from "effect/Layer"
+import { rootNodes, uniqueNamespace, useRedisCluster, useRedisServer } from "./support/fixtures.ts"
+
+const server = useRedisServer()
+const cluster = useRedisCluster()
+
+for (const client of ["node-redis", "ioredis"] as const) {
+  conformance(
+    `redis standalone with the ordered index (${client})`,
+    Layer.suspend(() => layerRedis({ url: server().url, client, keyPrefix: uniqueNamespace(), orderedIndex: true }))
+  )
+  conformance(
+    `redis cluster with the ordered index, 3 masters (${client})`,
+    Layer.suspend(() =>
+      layerRedis({
+        cluster: { rootNodes: rootNodes(cluster()) },
+        client,
+        keyPrefix: `{${uniqueNamespace()}}`,
+        orderedIndex: true
+      })
+    )
+  )
+}
