@@ -13,8 +13,11 @@
  * - **Order per key.** Commands are sent in groups, in an order where every operation on a key comes after the earlier
  *   operations on that key (within one `MSET` the later pair wins, as it would have). Any other command (`EVALSHA`,
  *   `SET NX`, a batch of the caller's own...) is a barrier: nothing issued before it is sent after it, and nothing
- *   issued after it before it. A standalone server runs one connection's commands in order, and a cluster node the
- *   commands of its own slots, so each key sees its operations in the order they were issued, as with the raw client.
+ *   issued after it before it. A standalone server runs one connection's commands in order, so there the operations
+ *   of one tick run in the order they were issued, as with the raw client. On a cluster the clients themselves do not
+ *   keep that order between commands issued together (node-redis v6 routes DEL, MGET and MSET through more steps
+ *   than GET; ioredis reorders the first commands to a node), with or without coalescing; what holds there, as
+ *   everywhere, is linearizability: an operation issued after another completed sees it.
  * - **A key of another type.** `GET` of a list fails with `WRONGTYPE`, but `MGET` reads it as missing. So a batch's
  *   missing keys are checked with one `EXISTS` (only when some are missing); if any of them exists after all, those
  *   callers are answered by a `GET` of their own, which returns the value written meanwhile or fails with
