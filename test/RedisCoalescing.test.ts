@@ -460,3 +460,70 @@ describe.skipIf(!canKillServers)("redis coalescing: a cluster failover under bat
     120_000
   )
 })
+
+/** The node id and the slot ranges of every master, from `CLUSTER NODES` on `port`. */
+const masters = (port: number) =>
+  Effect.map(
+    Effect.orDie(redisCommand(port, "CLUSTER", "NODES")),
+    (nodes) =>
+      (nodes ?? "").split("\n").filter((line) => line.includes("master")).map((line) => {
+        const [id, address, , , , , , , ...slots] = line.trim().split(" ")
+        return {
+          id,
+          port: Number(address.split("@")[0].split(":")[1]),
+          owns: (slot: number) =>
+            slots.some((range) => {
+              const [from, to = from] = range.split("-").map(Number)
+              return slot >= from && slot <= to
+            })
+        }
+      })
+  )
+
+describe.skipIf(!canKillServers)("redis coalescing: a slot being migrated", () => {
+  // node-redis only. ioredis retries the refused MGET itself for about 1.6 s, and the single GETs sent after that fail
+  // on "Too many Cluster redirections" (MOVED back and forth), though the same GETs sent alone succeed: with ioredis, a
+  // batch over a slot in mid-migration fails Unavailable. A known gap, reported to the lead, not hidden by this test.
+  for (const client of ["node-redis"] as const) {
+    it.live(
+      `${client}: a batch refused with TRYAGAIN is sent again as single commands, which follow ASK`,
+      () =>
+        Effect.gen(function*() {
+          const cluster = yield* startRedisCluster()
+          const keyPrefix = uniqueNamespace()
+          const kv = yield* buildStore(layerRedis({ cluster: { rootNodes: rootNodes(cluster) }, client, keyPrefix }))
+          const [stays, moves] = ["{m}0", "{m}1"]
+          yield* together([kv.set(stays, "stays"), kv.set(moves, "moves")])
+          const slot = calculateSlot(keyPrefix + stays)
+          const nodes = yield* masters(cluster.nodes[0].port)
+          const source = nodes.find((node) => node.owns(slot))!
+          const target = nodes.find((node) => node !== source)!
+          yield* Effect.orDie(redisCommand(target.port, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", source.id))
+          yield* Effect.orDie(redisCommand(source.port, "CLUSTER", "SETSLOT", String(slot), "MIGRATING", target.id))
+          yield* Effect.orDie(
+            redisCommand(
+              source.port,
+              "MIGRATE",
+              "127.0.0.1",
+              String(target.port),
+              "",
+              "0",
+              "5000",
+              "KEYS",
+              keyPrefix + moves
+            )
+          )
+          // One key on each side: MGET on the source is refused (TRYAGAIN); GET of the moved key is redirected (ASK).
+          const ports = cluster.servers.map((server) => server.port)
+          const before = yield* counts(ports)
+          assert.deepStrictEqual(yield* together([kv.get(stays), kv.get(moves)]), ["stays", "moves"])
+          const after = yield* counts(ports)
+          assert.strictEqual(after.mget - before.mget, 0, "no MGET ran")
+          assert.strictEqual(after.get - before.get, 2, "a GET of each key ran")
+          yield* together([kv.set(stays, "stays 2"), kv.set(moves, "moves 2")])
+          assert.deepStrictEqual(yield* together([kv.get(stays), kv.get(moves)]), ["stays 2", "moves 2"])
+        }),
+      60_000
+    )
+  }
+})

@@ -24,8 +24,10 @@
  *   `WRONGTYPE`, exactly as a lone get would. Each answer is what the key held at some moment during the caller's
  *   operation, so reads stay linearizable; a batch with misses costs a second round trip, one without costs one.
  * - **Slot migrations.** A multi-key command on a slot being migrated may be refused with `TRYAGAIN` where single
- *   commands follow the `ASK` redirection: such a batch is sent again as single commands. `MOVED`, `ASK` and
- *   failovers are the clients' business, as for any command.
+ *   commands follow the `ASK` redirection: such a batch is sent again as single commands. That works with
+ *   node-redis; ioredis first retries the batch itself for about 1.6 s, and the single commands sent after that fail
+ *   with "Too many Cluster redirections" (a known gap: with ioredis, a batch over keys on both sides of a migration
+ *   fails `Unavailable`). `MOVED`, `ASK` and failovers are otherwise the clients' business, as for any command.
  *
  * @internal
  */
@@ -82,7 +84,9 @@ interface Group<Q> {
   readonly entries: Array<Q>
 }
 
-const isTryAgain = (cause: unknown): boolean => String((cause as Error | undefined)?.message).startsWith("TRYAGAIN")
+// ioredis retries TRYAGAIN itself (`retryDelayOnTryAgain`, 100 ms, up to `maxRedirections`, 16) and then rejects
+// with "Too many Cluster redirections. Last error: ReplyError: TRYAGAIN ...".
+const isTryAgain = (cause: unknown): boolean => String((cause as Error | undefined)?.message).includes("TRYAGAIN")
 
 /** `process.nextTick` where there is one: it runs once the microtasks queued by the current tick have run. */
 const atEndOfTick: (f: () => void) => void = typeof process === "object" && typeof process.nextTick === "function"
