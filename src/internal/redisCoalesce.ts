@@ -258,8 +258,13 @@ export const makeCoalescer = <Q extends Queued>(
   const flush = (): void => {
     scheduled = false
     const entries = queue
+    if (entries.length === 1) {
+      // A lone operation, the common case at low concurrency: the queue is reused, nothing is allocated.
+      const entry = entries[0]
+      entries.length = 0
+      return single(entry)
+    }
     queue = []
-    if (entries.length === 1) return single(entries[0])
     const kind = kindOf(entries[0])
     for (let i = 1; i < entries.length; i++) {
       if (kindOf(entries[i]) !== kind) return mixed(entries)
