@@ -56,7 +56,7 @@ export const isRedisContenderName = (name: string): name is RedisContenderName =
 interface Ops<X> {
   readonly get: (key: string) => X
   readonly set: (key: string, value: string) => X
-  /** The values of 100 keys; effect-kv has no getMany, so its batch is 100 concurrent gets. */
+  /** The values of 100 keys; effect-kv's batch is 100 concurrent gets, which it coalesces into one MGET. */
   readonly getBatch: (keys: ReadonlyArray<string>) => X
 }
 

@@ -22,6 +22,7 @@ import {
 import type { RedisStoreOptions } from "../RedisKvStore.ts"
 import { backendError, describeCause } from "./backendError.ts"
 import type { RedisAdapter } from "./redisClients.ts"
+import { makeCoalescer, type Payload, type Queued } from "./redisCoalesce.ts"
 import { indexKeyNames, makeIndex } from "./redisIndex.ts"
 import type { Telemetry } from "./tracing.ts"
 
@@ -78,8 +79,6 @@ export const settings = (options: RedisStoreOptions): Settings => {
   }
 }
 
-type Command = "get" | "set" | "delete"
-
 /** A reply from a client configured to return Buffers: Redis stores bytes, and effect-kv writes UTF-8. */
 const decode = (reply: unknown): string | null =>
   reply === null || typeof reply === "string"
@@ -88,20 +87,22 @@ const decode = (reply: unknown): string | null =>
     ? Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength).toString("utf8")
     : String(reply)
 
-/** A command in flight, linked into its store's queue of deadlines. */
-class InFlight {
+/**
+ * A command in flight: queued for the end of the tick (`redisCoalesce.ts`), then sent. With the store's own timeout
+ * it is linked into the store's queue of deadlines; with another deadline it has a `timer` of its own.
+ */
+class InFlight implements Queued {
   prev: InFlight | undefined = undefined
   next: InFlight | undefined = undefined
+  timer: ReturnType<typeof setTimeout> | undefined = undefined
   constructor(
     readonly at: number,
     readonly operation: Operation,
     readonly key: string,
+    readonly payload: Payload,
     readonly resume: (effect: Effect.Effect<any, KvBackendError>) => void
   ) {}
 }
-
-/** What a command sends: the value of a get/set/delete (the hot path), or a function sending any other command. */
-type Payload = string | (() => Promise<unknown>)
 
 export const makeStore = (
   adapter: RedisAdapter,
@@ -114,20 +115,14 @@ export const makeStore = (
   const failure = (operation: Operation, key: string, cause: unknown) =>
     backendError(operation, key, adapter.classify(cause), `Redis command failed: ${describeCause(cause)}`, cause)
 
-  const request = (operation: Command, key: string, value: string): Promise<unknown> =>
-    operation === "get"
-      ? adapter.get(keyPrefix + key)
-      : operation === "set"
-      ? adapter.set(keyPrefix + key, value)
-      : adapter.del(keyPrefix + key)
-
   // The deadlines of the commands in flight with the store's own timeout, in order: every command gets the same
-  // `timeoutMs`, so the order they were sent in is the order they expire in, and one timer serves them all.
+  // `timeoutMs`, so the order they were issued in is the order they expire in, and one timer serves them all.
   let head: InFlight | undefined = undefined
   let tail: InFlight | undefined = undefined
   let timer: ReturnType<typeof setTimeout> | undefined = undefined
 
   const unlink = (entry: InFlight): void => {
+    if (entry.timer !== undefined) return clearTimeout(entry.timer)
     if (entry.prev !== undefined) entry.prev.next = entry.next
     else if (head === entry) head = entry.next
     else return // already expired
@@ -153,8 +148,28 @@ export const makeStore = (
     if (head !== undefined) arm(head.at - now)
   }
 
+  // A caller interrupted or timed out meanwhile has resumed already: its resume is a no-op, and nobody else's
+  // outcome depends on it.
+  const enqueue = makeCoalescer<InFlight>(adapter, keyPrefix, {
+    succeed: (entry, reply) => {
+      unlink(entry)
+      entry.resume(
+        typeof entry.payload === "function"
+          ? Effect.succeed(reply)
+          : entry.operation === "get"
+          ? Effect.succeed(decode(reply))
+          : Effect.void
+      )
+    },
+    fail: (entry, cause) => {
+      unlink(entry)
+      entry.resume(Effect.fail(failure(entry.operation, entry.key, cause)))
+    }
+  })
+
   /**
-   * Sends one command with a deadline of `ms` and resumes with its outcome.
+   * Issues one command with a deadline of `ms`; it is sent at the end of the tick, with the others issued in it, and
+   * resumes with its outcome.
    *
    * This is the hot path, written for the fewest allocations and the least work per command: with a hundred commands
    * in flight, garbage collection is the largest cost after the client's own work. A timer per command, cleared on
@@ -162,7 +177,9 @@ export const makeStore = (
    * 3.18 µs, measured in one process, alternating); the shared queue of deadlines above needs no timer and no
    * finalizer per command, so an interrupted command leaves nothing armed behind it: its entry is dropped at its
    * deadline, when its resume is a no-op. A deadline of another length (the rest of a deadline after waiting for a
-   * first connection: a cold path) gets a timer of its own.
+   * first connection: a cold path) gets a timer of its own, cleared on interruption.
+   *
+   * An interrupted command that is queued is still sent, as one that had reached the socket already would be.
    */
   const send = <A>(
     operation: Operation,
@@ -171,70 +188,20 @@ export const makeStore = (
     ms: number,
     resume: (effect: Effect.Effect<A, KvBackendError>) => void
   ): Effect.Effect<void> | undefined => {
-    if (ms !== timeoutMs) return sendWithTimer(operation, key, payload, ms, resume)
-    const entry = new InFlight(Date.now() + ms, operation, key, resume)
+    const entry = new InFlight(Date.now() + ms, operation, key, payload, resume)
+    if (ms !== timeoutMs) {
+      const own = entry.timer = setTimeout(() => resume(Effect.fail(timedOut(operation, key, ms))), ms)
+      enqueue(entry)
+      return Effect.sync(() => clearTimeout(own))
+    }
     if (tail === undefined) head = tail = entry
     else {
       entry.prev = tail
       tail = tail.next = entry
     }
     if (timer === undefined) arm(ms)
-    const other = typeof payload === "function"
-    let reply: Promise<unknown>
-    try {
-      reply = other ? payload() : request(operation as Command, key, payload)
-    } catch (cause) {
-      unlink(entry)
-      resume(Effect.fail(failure(operation, key, cause)))
-      return undefined
-    }
-    reply.then((result) => {
-      unlink(entry)
-      resume(
-        other
-          ? Effect.succeed(result as A)
-          : operation === "get"
-          ? Effect.succeed(decode(result) as A)
-          : Effect.void as Effect.Effect<A>
-      )
-    }, (cause) => {
-      unlink(entry)
-      resume(Effect.fail(failure(operation, key, cause)))
-    })
+    enqueue(entry)
     return undefined
-  }
-
-  const sendWithTimer = <A>(
-    operation: Operation,
-    key: string,
-    payload: Payload,
-    ms: number,
-    resume: (effect: Effect.Effect<A, KvBackendError>) => void
-  ): Effect.Effect<void> => {
-    const timer = setTimeout(() => resume(Effect.fail(timedOut(operation, key, ms))), ms)
-    const other = typeof payload === "function"
-    let reply: Promise<unknown>
-    try {
-      reply = other ? payload() : request(operation as Command, key, payload)
-    } catch (cause) {
-      clearTimeout(timer)
-      resume(Effect.fail(failure(operation, key, cause)))
-      return Effect.void
-    }
-    reply.then((result) => {
-      clearTimeout(timer)
-      resume(
-        other
-          ? Effect.succeed(result as A)
-          : operation === "get"
-          ? Effect.succeed(decode(result) as A)
-          : Effect.void as Effect.Effect<A>
-      )
-    }, (cause) => {
-      clearTimeout(timer)
-      resume(Effect.fail(failure(operation, key, cause)))
-    })
-    return Effect.sync(() => clearTimeout(timer))
   }
 
   /**
