@@ -1,6 +1,6 @@
 /**
  * Upload servers for the tests, on free loopback ports: in this process (a layer built in a scope, the store given
- * by the test) or as a child process running `examples/upload-server/main.ts` exactly as `npm start` does.
+ * by the test) or as a child process running `apps/upload-server/src/main.ts` exactly as `npm start` does.
  * Clients are tus-js-client (Node) and `fetch`; every wait polls a condition with a deadline.
  */
 import { type BaseKvStoreService, memoryKvStore } from "effect-kv"
@@ -17,8 +17,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as tus from "tus-js-client"
-import * as Config from "../../examples/upload-server/Config.ts"
-import * as Server from "../../examples/upload-server/Server.ts"
+import * as Config from "../../apps/upload-server/src/Config.ts"
+import * as Server from "../../apps/upload-server/src/Server.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
 
@@ -73,7 +73,7 @@ export interface ChildServer {
 /** `npm start` in a child process with `env` added; resolves once it prints where it listens. */
 export const spawnServer = (env: Record<string, string>): Promise<ChildServer> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "examples/upload-server/main.ts"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "apps/upload-server/src/main.ts"], {
       cwd: ROOT,
       env: { ...process.env, PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"]

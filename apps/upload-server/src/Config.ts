@@ -50,7 +50,7 @@ export interface ServerSettings {
  * @category services
  */
 export class UploadServerConfig extends Context.Service<UploadServerConfig, ServerSettings>()(
-  "effect-kv/examples/upload-server/UploadServerConfig"
+  "@effect-kv/upload-server/UploadServerConfig"
 ) {}
 
 const defaults = {

@@ -95,7 +95,7 @@ export interface UploadRecords {
  * @since 0.2.0
  * @category services
  */
-export class Uploads extends Context.Service<Uploads, UploadRecords>()("effect-kv/examples/upload-server/Uploads") {}
+export class Uploads extends Context.Service<Uploads, UploadRecords>()("@effect-kv/upload-server/Uploads") {}
 
 const PREFIX = "upload:"
 const key = (id: string) => PREFIX + id
