@@ -18,7 +18,9 @@ import * as Layer from "effect/Layer"
 import * as http from "node:http"
 import { parseArgs } from "node:util"
 import { createClient } from "redis"
+import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
 import * as Config from "../../apps/upload-server/src/Config.ts"
+import * as Hooks from "../../apps/upload-server/src/Hooks.ts"
 import * as Logging from "../../apps/upload-server/src/Logging.ts"
 import * as Server from "../../apps/upload-server/src/Server.ts"
 import { UPLOAD_CONTENDERS, type UploadContender } from "./uploadContenders.ts"
@@ -33,6 +35,9 @@ const effectKv = (store: Layer.Layer<any, any>, dir: string) =>
       Effect.provide(
         Server.layer({ storeDescription: "bench" }).pipe(
           Layer.provide(store),
+          // Anonymous, as `npm start` on loopback: one owner, the hooks doing nothing.
+          Layer.provide(Authorization.layerAnonymous),
+          Layer.provide(Hooks.layer()),
           Layer.provide(Config.layer({ port: 0, dataDir: dir }))
         )
       ),

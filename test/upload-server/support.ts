@@ -17,7 +17,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as tus from "tus-js-client"
+import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
 import * as Config from "../../apps/upload-server/src/Config.ts"
+import * as Hooks from "../../apps/upload-server/src/Hooks.ts"
 import * as Server from "../../apps/upload-server/src/Server.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
@@ -41,12 +43,16 @@ export const startServer = async (
   options: {
     readonly store?: Layer.Layer<BaseKvStoreService, unknown>
     readonly settings?: Partial<Config.ServerSettings>
+    readonly authorization?: Layer.Layer<Authorization.Authorization>
+    readonly hooks?: Layer.Layer<Hooks.Hooks>
   } = {}
 ): Promise<RunningServer> => {
   const dataDir = options.settings?.dataDir ?? tempDir()
   const scope = Scope.makeUnsafe()
   const layer = Server.layer({ storeDescription: "test" }).pipe(
     Layer.provide(options.store ?? memoryKvStore),
+    Layer.provide(options.authorization ?? Authorization.layerAnonymous),
+    Layer.provide(options.hooks ?? Hooks.layer()),
     Layer.provide(Config.layer({ port: 0, ...options.settings, dataDir })),
     // Request logs would drown the test output; warnings (store down, failed requests) still show.
     Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
