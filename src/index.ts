@@ -27,3 +27,8 @@ export * from "./KvViews.ts"
  * @since 0.2.0
  */
 export * from "./SchemaStore.ts"
+
+/**
+ * @since 0.1.0
+ */
+export * from "./KvRateLimiterStore.ts"
