@@ -89,8 +89,8 @@ export const spawnServer = (env: Record<string, string>): Promise<ChildServer> =
     process.once("exit", () => child.kill("SIGKILL"))
     const timer = setTimeout(() => {
       child.kill("SIGKILL")
-      reject(new Error(`the server did not start within 20 s:\n${output}`))
-    }, 20_000)
+      reject(new Error(`the server did not start within 60 s:\n${output}`))
+    }, 60_000)
     const onData = (chunk: Buffer) => {
       output += chunk.toString("utf8")
       const match = /listening on (http:\/\/[^\s]+)\/files\//.exec(output)

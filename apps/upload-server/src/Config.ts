@@ -12,6 +12,7 @@
  * | `UPLOAD_JWT_SECRET`    | none               | bearer JWTs (HS256) required; `sub` is the upload's owner   |
  * | `UPLOAD_JWKS_URL`      | none               | bearer JWTs signed by a key of this JWKS (RS256, ES256, …)  |
  * | `UPLOAD_ALLOW_ANONYMOUS` | `false`          | without a JWT setting, listen anonymously on a public host  |
+ * | `UPLOAD_CREATES_PER_MINUTE` | none          | upload creations per owner per minute, across instances     |
  *
  * Tests build the same service with `layer({...})`, without the environment.
  *
@@ -162,6 +163,17 @@ export const authFromEnv: Config.Config<AuthSettings> = Config.all({
   if (Option.isSome(jwks)) return Effect.succeed({ _tag: "Jwks", url: jwks.value })
   return Effect.succeed({ _tag: "Anonymous", allowedOnAnyHost: allowAnonymous })
 }))
+
+/**
+ * `UPLOAD_CREATES_PER_MINUTE`: how many uploads one owner may create per minute, shared by every instance on the
+ * store; none when unset.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const createsPerMinuteFromEnv: Config.Config<Option.Option<number>> = Config.option(
+  Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "UPLOAD_CREATES_PER_MINUTE")
+)
 
 /**
  * Whether `host` only accepts connections from this machine.

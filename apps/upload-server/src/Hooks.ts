@@ -13,7 +13,7 @@ import * as Layer from "effect/Layer"
 import type { Upload } from "./Uploads.ts"
 
 /**
- * `onCreate` refuses the upload; `status` (400–499) and `reason` go to the client.
+ * `onCreate` refuses the upload; `status`, `reason` and `headers` (e.g. `Retry-After` on a 429) go to the client.
  *
  * @since 0.1.0
  * @category errors
@@ -21,6 +21,7 @@ import type { Upload } from "./Uploads.ts"
 export class UploadRejected extends Data.TaggedError("UploadRejected")<{
   readonly status: number
   readonly reason: string
+  readonly headers?: Record<string, string>
 }> {}
 
 /**

@@ -561,7 +561,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           }))
         }
         if (error instanceof UploadRejected) {
-          return Effect.succeed(HttpServerResponse.text(error.reason + "\n", { status: error.status }))
+          return Effect.succeed(HttpServerResponse.text(error.reason + "\n", {
+            status: error.status,
+            headers: error.headers ?? {}
+          }))
         }
         if (error instanceof UploadLocked) {
           return Effect.succeed(HttpServerResponse.text("another request is writing this upload; retry\n", {

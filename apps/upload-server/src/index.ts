@@ -39,6 +39,11 @@ export * as Jwt from "./Jwt.ts"
 /**
  * @since 0.1.0
  */
+export * as Limits from "./Limits.ts"
+
+/**
+ * @since 0.1.0
+ */
 export * as Lock from "./Lock.ts"
 
 /**

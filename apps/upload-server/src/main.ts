@@ -8,14 +8,18 @@
  * @since 0.2.0
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { layerRateLimiter } from "effect-kv"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HttpServer from "effect/http/HttpServer"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Authorization from "./Authorization.ts"
 import * as Config from "./Config.ts"
 import * as Hooks from "./Hooks.ts"
 import * as Jwt from "./Jwt.ts"
+import * as Limits from "./Limits.ts"
 import * as Logging from "./Logging.ts"
 import * as Server from "./Server.ts"
 import * as Store from "./Store.ts"
@@ -47,17 +51,32 @@ const main = Effect.gen(function*() {
   const settings = yield* Config.fromEnv
   const auth = yield* Config.authFromEnv
   const authorization = yield* authorizationFor(auth, settings.host)
+  const createsPerMinute = yield* Config.createsPerMinuteFromEnv
   const store = yield* Store.choose
+  // The limiter counts in the upload store (the same layer, so the same connection): shared by every instance on it.
+  const hooks = Option.match(createsPerMinute, {
+    onNone: () => Hooks.layer(),
+    onSome: (limit) =>
+      Limits.layerHooks({ limit, window: Duration.minutes(1) }).pipe(
+        Layer.provide(layerRateLimiter),
+        Layer.provide(store.layer)
+      )
+  })
   const server = Server.layer({ storeDescription: store.description, authRequired: auth._tag !== "Anonymous" }).pipe(
     Layer.provide(store.layer),
     Layer.provide(authorization.layer),
-    Layer.provide(Hooks.layer()),
+    Layer.provide(hooks),
     Layer.provide(Layer.succeed(Config.UploadServerConfig, settings))
   )
   yield* Effect.gen(function*() {
     const address = HttpServer.formatAddress((yield* HttpServer.HttpServer).address)
     yield* Effect.logInfo(`upload server listening on ${address}${ENDPOINT} (page: ${address}/)`).pipe(
-      Effect.annotateLogs({ store: store.description, dataDir: settings.dataDir, auth: authorization.description })
+      Effect.annotateLogs({
+        store: store.description,
+        dataDir: settings.dataDir,
+        auth: authorization.description,
+        createsPerMinute: Option.getOrElse(createsPerMinute, () => "unlimited")
+      })
     )
     yield* Effect.never
   }).pipe(Effect.provide(server))
