@@ -49,7 +49,7 @@ export const startServer = async (
 ): Promise<RunningServer> => {
   const dataDir = options.settings?.dataDir ?? tempDir()
   const scope = Scope.makeUnsafe()
-  const layer = Server.layer({ storeDescription: "test" }).pipe(
+  const layer = Server.layer({ storeDescription: "test", authRequired: options.authorization !== undefined }).pipe(
     Layer.provide(options.store ?? memoryKvStore),
     Layer.provide(options.authorization ?? Authorization.layerAnonymous),
     Layer.provide(options.hooks ?? Hooks.layer()),
