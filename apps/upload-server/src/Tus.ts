@@ -349,19 +349,26 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       }
       const id = newId()
       const length = integerHeader(headers["upload-length"])
-      // The program's say before anything is written: it may refuse the upload or replace its metadata.
-      const decided = yield* hooks.onCreate({
-        id,
-        owner,
-        length: length ?? null,
-        metadata: metadataHeader === undefined ? new Map() : parseMetadata(metadataHeader)!,
-        concat: concat?.kind ?? null
-      })
-      const metadata = decided?.metadata !== undefined
-        ? encodeMetadata(decided.metadata)
-        : metadataHeader === undefined || metadataHeader.trim() === ""
-        ? null
-        : metadataHeader.trim()
+      /**
+       * The program's say, once the request is known to be valid and before anything is written: it may refuse the
+       * upload (a request refused for its headers never counts against a limit) or replace its metadata.
+       */
+      const decideMetadata = (length: number | null) =>
+        Effect.map(
+          hooks.onCreate({
+            id,
+            owner,
+            length,
+            metadata: metadataHeader === undefined ? new Map() : parseMetadata(metadataHeader)!,
+            concat: concat?.kind ?? null
+          }),
+          (decided) =>
+            decided?.metadata !== undefined
+              ? encodeMetadata(decided.metadata)
+              : metadataHeader === undefined || metadataHeader.trim() === ""
+              ? null
+              : metadataHeader.trim()
+        )
 
       if (concat?.kind === "final") {
         if (headers["upload-length"] !== undefined) {
@@ -379,6 +386,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         }
         const total = parts.reduce((sum, part) => sum + part!.length!, 0)
         yield* checkLength(total)
+        const metadata = yield* decideMetadata(total)
         // The record comes first, then the file: the cleanup fiber never sees a live upload's file without a record.
         const created = yield* uploads.create({
           id,
@@ -417,6 +425,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         return yield* refuse(413, "the body is longer than Upload-Length")
       }
 
+      const metadata = yield* decideMetadata(length ?? null)
       const created = yield* uploads.create({
         id,
         owner,
