@@ -114,7 +114,7 @@ describe("npm start without authentication", () => {
       expect(output, JSON.stringify(env)).toMatch(message)
       expect(output).not.toContain(SECRET)
     }
-  })
+  }, 120_000)
 })
 
 describe("npm run example:mount", () => {

@@ -59,5 +59,6 @@ describe("npm start", () => {
       expect(code, JSON.stringify(env)).toBe(1)
       expect(output, JSON.stringify(env)).toMatch(message)
     }
-  })
+    // Five program starts one after another: on a loaded 2-core machine each takes several seconds to load.
+  }, 120_000)
 })
