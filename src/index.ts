@@ -42,3 +42,8 @@ export * from "./EffectPersistence.ts"
  * @since 0.2.0
  */
 export * from "./KvMetrics.ts"
+
+/**
+ * @since 0.1.0
+ */
+export * from "./KvRateLimiterStore.ts"

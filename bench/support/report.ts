@@ -1016,7 +1016,7 @@ ${render(section("Durable"))}
 ## Upload server
 
 \`bench/uploads.ts\` runs each upload server in a process of its own (\`bench/support/uploadServers.ts\`) and drives it
-with one tus-js-client 4.3.1 in the benchmark's process: effect-kv's server (\`examples/upload-server\`, as \`npm start\`
+with one tus-js-client 4.3.1 in the benchmark's process: effect-kv's server (\`apps/upload-server\`, as \`npm start\`
 runs it, request log included) on the memory store and on Redis, and @tus/server 2.4.5 with @tus/file-store on
 @tus/utils' \`MemoryKvStore\` and on its \`RedisKvStore\` (node-redis), all on the same redis-server.
 

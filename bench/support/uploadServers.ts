@@ -1,6 +1,6 @@
 /**
  * One upload server for `bench/uploads.ts`, in a process of its own so the client never shares its event loop:
- * effect-kv's server (`examples/upload-server`) on memory or Redis, or @tus/server with @tus/file-store on
+ * effect-kv's server (`apps/upload-server`) on memory or Redis, or @tus/server with @tus/file-store on
  * @tus/utils' in-memory `MemoryKvStore` or its `RedisKvStore`. Prints `listening <url>` once it accepts requests and
  * runs until killed.
  *
@@ -18,9 +18,11 @@ import * as Layer from "effect/Layer"
 import * as http from "node:http"
 import { parseArgs } from "node:util"
 import { createClient } from "redis"
-import * as Config from "../../examples/upload-server/Config.ts"
-import * as Logging from "../../examples/upload-server/Logging.ts"
-import * as Server from "../../examples/upload-server/Server.ts"
+import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
+import * as Config from "../../apps/upload-server/src/Config.ts"
+import * as Hooks from "../../apps/upload-server/src/Hooks.ts"
+import * as Logging from "../../apps/upload-server/src/Logging.ts"
+import * as Server from "../../apps/upload-server/src/Server.ts"
 import { UPLOAD_CONTENDERS, type UploadContender } from "./uploadContenders.ts"
 
 const effectKv = (store: Layer.Layer<any, any>, dir: string) =>
@@ -33,6 +35,9 @@ const effectKv = (store: Layer.Layer<any, any>, dir: string) =>
       Effect.provide(
         Server.layer({ storeDescription: "bench" }).pipe(
           Layer.provide(store),
+          // Anonymous, as `npm start` on loopback: one owner, the hooks doing nothing.
+          Layer.provide(Authorization.layerAnonymous),
+          Layer.provide(Hooks.layer()),
           Layer.provide(Config.layer({ port: 0, dataDir: dir }))
         )
       ),

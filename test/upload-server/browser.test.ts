@@ -1,13 +1,17 @@
 /**
  * The page at `/` in a real headless Chromium (Debian's `chromium`, driven by playwright-core): a file picked on the
  * page is uploaded with tus-js-client's browser build served by the server, paused and resumed, appears complete in
- * the live list, and downloads intact through the list's link.
+ * the live list, and downloads intact through the list's link. With bearer JWTs, the page takes a token and sends it
+ * with every request, the download included.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Redacted from "effect/Redacted"
+import * as Jose from "jose"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { type BrowserContext, chromium } from "playwright-core"
+import * as Jwt from "../../apps/upload-server/src/Jwt.ts"
 import { randomData, type RunningServer, sha256, startServer, tempDir } from "./support.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
@@ -79,6 +83,55 @@ describe("the upload page in Chromium", () => {
     expect(sha256(fs.readFileSync(saved))).toBe(sha256(data))
 
     expect(requests.every((url) => url.startsWith(server.url))).toBe(true)
+    await page.close()
+  })
+})
+
+describe("the upload page in Chromium with bearer JWTs", () => {
+  const SECRET = "a-browser-test-secret-of-32-characters"
+  let jwtServer: RunningServer
+  beforeAll(async () => {
+    jwtServer = await startServer({ authorization: Jwt.layerHs256(Redacted.make(SECRET)) })
+  })
+  afterAll(() => jwtServer?.close())
+
+  const token = (sub: string) =>
+    new Jose.SignJWT({ sub }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("10 minutes").sign(
+      new TextEncoder().encode(SECRET)
+    )
+
+  it("asks for a token, uploads and lists with it, and downloads through the link", async () => {
+    const dir = tempDir()
+    const file = path.join(dir, "report.bin")
+    const data = randomData(512 * 1024 + 5)
+    fs.writeFileSync(file, data)
+
+    const page = await browser.newPage()
+    await page.goto(`${jwtServer.url}/?chunkSize=${128 * 1024}`)
+    await expect.poll(() => page.locator("#auth").isVisible()).toBe(true)
+    // Without a token the listing is refused, and the page says so.
+    await expect.poll(() => page.locator("#page-info").textContent()).toContain("listing failed")
+    await page.fill("#token", await token("alice"))
+    await page.locator("#token").dispatchEvent("change")
+    await page.setInputFiles("#picker", file)
+    const row = page.locator(`.file[data-name="report.bin"]`)
+    await expect.poll(() => row.getAttribute("data-state"), { timeout: 30_000 }).toBe("done")
+
+    const item = page.locator(`#uploads tr[data-complete="true"]`, { hasText: "report.bin" })
+    await item.waitFor({ timeout: 10_000 })
+    const [download] = await Promise.all([page.waitForEvent("download"), item.locator("a").click()])
+    expect(download.suggestedFilename()).toBe("report.bin")
+    expect(sha256(fs.readFileSync(await download.path()))).toBe(sha256(data))
+
+    // The upload is alice's: another owner's listing does not show it.
+    const listing = async (sub: string) => {
+      const response = await fetch(`${jwtServer.url}/api/uploads?limit=100`, {
+        headers: { Authorization: `Bearer ${await token(sub)}` }
+      })
+      return ((await response.json()) as { uploads: Array<unknown> }).uploads.length
+    }
+    expect(await listing("alice")).toBe(1)
+    expect(await listing("bob")).toBe(0)
     await page.close()
   })
 })

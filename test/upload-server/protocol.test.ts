@@ -151,26 +151,36 @@ describe("core protocol", () => {
     await unchanged(url, 0)
   })
 
-  it("refuses a body past Upload-Length with 413 and changes nothing, declared or chunked", async () => {
+  it("keeps the bytes that fit of a body past Upload-Length, then answers 413, declared or chunked", async () => {
+    // tus 1.0: the server SHOULD keep the bytes up to Upload-Length. A declared Content-Length does not stop the
+    // read: the first bytes are as good as any.
     const url = await create({ "Upload-Length": "100" })
-    await patch(url, 0, randomData(90))
-    expect((await patch(url, 90, randomData(11))).status).toBe(413)
-    await unchanged(url, 90)
-    // Without Content-Length the server only learns the size as the bytes arrive: what it wrote is undone.
+    const first = randomData(90)
+    await patch(url, 0, first)
+    const over = randomData(11)
+    const refused = await patch(url, 90, over)
+    expect(refused.status).toBe(413)
+    expect(refused.headers.get("upload-offset")).toBe("100")
+    expect((await head(url)).headers.get("upload-offset")).toBe("100")
+    expect(fs.readFileSync(fileOf(url))).toEqual(Buffer.concat([first, over.subarray(0, 10)]))
+    // Without Content-Length the server only learns the size as the bytes arrive: the same rule.
+    const chunkedUrl = await create({ "Upload-Length": "10" })
+    const parts = [randomData(8), randomData(8)]
     const chunked = await new Promise<number>((resolve, reject) => {
-      const request = http.request(url, {
+      const request = http.request(chunkedUrl, {
         method: "PATCH",
-        headers: { ...TUS, ...OCTETS, "Upload-Offset": "90", "Transfer-Encoding": "chunked" }
+        headers: { ...TUS, ...OCTETS, "Upload-Offset": "0", "Transfer-Encoding": "chunked" }
       }, (response) => {
         response.resume()
         resolve(response.statusCode!)
       })
       request.on("error", reject)
-      request.write(randomData(8))
-      request.end(randomData(8))
+      request.write(parts[0])
+      request.end(parts[1])
     })
     expect(chunked).toBe(413)
-    await unchanged(url, 90)
+    expect((await head(chunkedUrl)).headers.get("upload-offset")).toBe("10")
+    expect(fs.readFileSync(fileOf(chunkedUrl))).toEqual(Buffer.concat(parts).subarray(0, 10))
   })
 
   it("refuses uploads over Tus-Max-Size with 413", async () => {
@@ -197,11 +207,16 @@ describe("core protocol", () => {
     expect((await head(url)).status).toBe(404)
   })
 
-  it("answers 405 for methods the protocol has no use for", async () => {
-    expect((await fetch(server.endpoint, { method: "PUT", headers: TUS })).status).toBe(405)
-    expect((await fetch(server.endpoint, { method: "PATCH", headers: TUS })).status).toBe(405)
+  it("answers 405 for methods the protocol has no use for, with Allow (RFC 9110)", async () => {
+    for (const method of ["PUT", "PATCH"]) {
+      const response = await fetch(server.endpoint, { method, headers: TUS })
+      expect(response.status).toBe(405)
+      expect(response.headers.get("allow")).toBe("POST, OPTIONS")
+    }
     const url = await create()
-    expect((await fetch(url, { method: "PUT", headers: TUS })).status).toBe(405)
+    const response = await fetch(url, { method: "PUT", headers: TUS })
+    expect(response.status).toBe(405)
+    expect(response.headers.get("allow")).toBe("HEAD, PATCH, GET, DELETE, OPTIONS")
   })
 })
 
@@ -325,12 +340,13 @@ describe("termination, concatenation, download", () => {
     const url = new URL(created.headers.get("location")!, server.endpoint).href
     const described = await head(url)
     expect(described.headers.get("upload-length")).toBe("7")
-    expect(described.headers.get("upload-concat")).toBe(`final;${new URL(a).pathname} ${new URL(b).pathname}`)
+    // Exactly as received (tus 1.0 says MUST), the absolute URL included.
+    expect(described.headers.get("upload-concat")).toBe(`final;${a} ${new URL(b).pathname}`)
     expect(await (await fetch(url)).text()).toBe("abcdefg")
     expect((await patch(url, 7, randomData(1))).status).toBe(403)
   })
 
-  it("GET of an unfinished upload is 404; of a finished one, the bytes with a safe type", async () => {
+  it("GET of an unfinished upload is 404; of a finished one, the bytes with a safe type and nosniff", async () => {
     const url = await create({
       "Upload-Length": "5",
       "Upload-Metadata": `filename ${b64("x.html")},filetype ${b64("text html<script>")}`
@@ -340,6 +356,7 @@ describe("termination, concatenation, download", () => {
     const response = await fetch(url)
     expect(response.headers.get("content-type")).toBe("application/octet-stream")
     expect(response.headers.get("content-disposition")).toContain("attachment")
+    expect(response.headers.get("x-content-type-options")).toBe("nosniff")
     expect(await response.text()).toBe("hello")
   })
 })

@@ -234,3 +234,29 @@ describe("npm start on Redis, stopped with SIGTERM", () => {
     }
   })
 })
+
+describe("UPLOAD_CREATES_PER_MINUTE on two npm start instances sharing Redis", () => {
+  it("counts one owner's creations across both instances: the fourth is 429 with Retry-After", async () => {
+    const env = { REDIS_URL: redis.url, DATA_DIR: tempDir(), UPLOAD_CREATES_PER_MINUTE: "3" }
+    const [a, b] = await Promise.all([spawnServer(env), spawnServer(env)])
+    try {
+      const create = (server: { endpoint: string }) =>
+        fetch(server.endpoint, { method: "POST", headers: { ...TUS, "Upload-Length": "1" } })
+      expect((await create(a)).status).toBe(201)
+      expect((await create(b)).status).toBe(201)
+      expect((await create(a)).status).toBe(201)
+      for (const server of [a, b]) {
+        const refused = await create(server)
+        expect(refused.status).toBe(429)
+        const retryAfter = Number(refused.headers.get("retry-after"))
+        expect(retryAfter).toBeGreaterThanOrEqual(1)
+        expect(retryAfter).toBeLessThanOrEqual(60)
+      }
+    } finally {
+      a.process.kill("SIGTERM")
+      b.process.kill("SIGTERM")
+    }
+    expect(await a.exited).toBe(0)
+    expect(await b.exited).toBe(0)
+  }, 180_000)
+})

@@ -1,6 +1,6 @@
 /**
  * Upload servers for the tests, on free loopback ports: in this process (a layer built in a scope, the store given
- * by the test) or as a child process running `examples/upload-server/main.ts` exactly as `npm start` does.
+ * by the test) or as a child process running `apps/upload-server/src/main.ts` exactly as `npm start` does.
  * Clients are tus-js-client (Node) and `fetch`; every wait polls a condition with a deadline.
  */
 import { type BaseKvStoreService, memoryKvStore } from "effect-kv"
@@ -17,8 +17,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as tus from "tus-js-client"
-import * as Config from "../../examples/upload-server/Config.ts"
-import * as Server from "../../examples/upload-server/Server.ts"
+import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
+import * as Config from "../../apps/upload-server/src/Config.ts"
+import * as Hooks from "../../apps/upload-server/src/Hooks.ts"
+import * as Server from "../../apps/upload-server/src/Server.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
 
@@ -41,12 +43,16 @@ export const startServer = async (
   options: {
     readonly store?: Layer.Layer<BaseKvStoreService, unknown>
     readonly settings?: Partial<Config.ServerSettings>
+    readonly authorization?: Layer.Layer<Authorization.Authorization>
+    readonly hooks?: Layer.Layer<Hooks.Hooks>
   } = {}
 ): Promise<RunningServer> => {
   const dataDir = options.settings?.dataDir ?? tempDir()
   const scope = Scope.makeUnsafe()
-  const layer = Server.layer({ storeDescription: "test" }).pipe(
+  const layer = Server.layer({ storeDescription: "test", authRequired: options.authorization !== undefined }).pipe(
     Layer.provide(options.store ?? memoryKvStore),
+    Layer.provide(options.authorization ?? Authorization.layerAnonymous),
+    Layer.provide(options.hooks ?? Hooks.layer()),
     Layer.provide(Config.layer({ port: 0, ...options.settings, dataDir })),
     // Request logs would drown the test output; warnings (store down, failed requests) still show.
     Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
@@ -73,7 +79,7 @@ export interface ChildServer {
 /** `npm start` in a child process with `env` added; resolves once it prints where it listens. */
 export const spawnServer = (env: Record<string, string>): Promise<ChildServer> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "examples/upload-server/main.ts"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "apps/upload-server/src/main.ts"], {
       cwd: ROOT,
       env: { ...process.env, PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"]
@@ -83,8 +89,8 @@ export const spawnServer = (env: Record<string, string>): Promise<ChildServer> =
     process.once("exit", () => child.kill("SIGKILL"))
     const timer = setTimeout(() => {
       child.kill("SIGKILL")
-      reject(new Error(`the server did not start within 20 s:\n${output}`))
-    }, 20_000)
+      reject(new Error(`the server did not start within 60 s:\n${output}`))
+    }, 60_000)
     const onData = (chunk: Buffer) => {
       output += chunk.toString("utf8")
       const match = /listening on (http:\/\/[^\s]+)\/files\//.exec(output)

@@ -9,6 +9,10 @@
  * | `DATA_DIR`             | `./data/uploads`   | where the bytes of the uploads are written                  |
  * | `MAX_SIZE`             | none               | largest upload in bytes (`Tus-Max-Size`), e.g. `1073741824` |
  * | `UPLOAD_EXPIRES_AFTER` | `24 hours`         | an unfinished upload not touched for this long expires      |
+ * | `UPLOAD_JWT_SECRET`    | none               | bearer JWTs (HS256) required; `sub` is the upload's owner   |
+ * | `UPLOAD_JWKS_URL`      | none               | bearer JWTs signed by a key of this JWKS (RS256, ES256, …)  |
+ * | `UPLOAD_ALLOW_ANONYMOUS` | `false`          | without a JWT setting, listen anonymously on a public host  |
+ * | `UPLOAD_CREATES_PER_MINUTE` | none          | upload creations per owner per minute, across instances     |
  *
  * Tests build the same service with `layer({...})`, without the environment.
  *
@@ -17,9 +21,12 @@
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 import * as Path from "node:path"
 
 /**
@@ -50,7 +57,7 @@ export interface ServerSettings {
  * @category services
  */
 export class UploadServerConfig extends Context.Service<UploadServerConfig, ServerSettings>()(
-  "effect-kv/examples/upload-server/UploadServerConfig"
+  "@effect-kv/upload-server/UploadServerConfig"
 ) {}
 
 const defaults = {
@@ -118,6 +125,64 @@ export const fromEnv: Config.Config<ServerSettings> = Config.all({
   maxSize: Config.option(maxSize),
   expiresAfter: Config.withDefault(expiresAfter, defaults.expiresAfter)
 }).pipe(Config.map(({ maxSize, ...rest }) => make({ ...rest, maxSize: Option.getOrNull(maxSize) })))
+
+/**
+ * How `npm start` authenticates requests.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AuthSettings =
+  | { readonly _tag: "Hs256"; readonly secret: Redacted.Redacted<string> }
+  | { readonly _tag: "Jwks"; readonly url: URL }
+  | { readonly _tag: "Anonymous"; readonly allowedOnAnyHost: boolean }
+
+const jwksUrl = Config.schema(Schema.URLFromString, "UPLOAD_JWKS_URL")
+
+/**
+ * The authentication settings as read from the environment. Both JWT settings at once is refused: which one wins
+ * would be a guess.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const authFromEnv: Config.Config<AuthSettings> = Config.all({
+  secret: Config.option(Config.Redacted("UPLOAD_JWT_SECRET")),
+  jwks: Config.option(jwksUrl),
+  allowAnonymous: Config.withDefault(Config.Boolean("UPLOAD_ALLOW_ANONYMOUS"), false)
+}).pipe(Config.mapEffect(({ allowAnonymous, jwks, secret }): Effect.Effect<AuthSettings, Config.ConfigError> => {
+  const refused = (message: string) =>
+    Effect.fail(new Config.ConfigError(new Schema.SchemaError(new SchemaIssue.Forbidden({ message }))))
+  if (Option.isSome(secret) && Option.isSome(jwks)) return refused("set UPLOAD_JWT_SECRET or UPLOAD_JWKS_URL, not both")
+  if (Option.isSome(secret)) {
+    // A short shared secret can be guessed offline from any one token: HS256 wants at least 256 bits.
+    return Redacted.value(secret.value).length < 32
+      ? refused("UPLOAD_JWT_SECRET must be at least 32 characters (256 bits for HS256)")
+      : Effect.succeed({ _tag: "Hs256", secret: secret.value })
+  }
+  if (Option.isSome(jwks)) return Effect.succeed({ _tag: "Jwks", url: jwks.value })
+  return Effect.succeed({ _tag: "Anonymous", allowedOnAnyHost: allowAnonymous })
+}))
+
+/**
+ * `UPLOAD_CREATES_PER_MINUTE`: how many uploads one owner may create per minute, shared by every instance on the
+ * store; none when unset.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const createsPerMinuteFromEnv: Config.Config<Option.Option<number>> = Config.option(
+  Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "UPLOAD_CREATES_PER_MINUTE")
+)
+
+/**
+ * Whether `host` only accepts connections from this machine.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host)
 
 /**
  * @since 0.2.0

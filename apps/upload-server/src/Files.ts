@@ -78,7 +78,7 @@ export interface UploadFiles {
  * @since 0.2.0
  * @category services
  */
-export class Files extends Context.Service<Files, UploadFiles>()("effect-kv/examples/upload-server/Files") {}
+export class Files extends Context.Service<Files, UploadFiles>()("@effect-kv/upload-server/Files") {}
 
 /**
  * @since 0.2.0

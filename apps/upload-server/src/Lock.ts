@@ -46,7 +46,7 @@ export interface UploadLocks {
  * @since 0.2.0
  * @category services
  */
-export class Locks extends Context.Service<Locks, UploadLocks>()("effect-kv/examples/upload-server/Locks") {}
+export class Locks extends Context.Service<Locks, UploadLocks>()("@effect-kv/upload-server/Locks") {}
 
 const key = (id: string) => `lock:${id}`
 

@@ -26,6 +26,8 @@ import { UploadServerConfig } from "./Config.ts"
  */
 export const Upload = Schema.Struct({
   id: Schema.String,
+  /** Who created it (`Authorization.ts`); only this owner can see, write, read or terminate it. */
+  owner: Schema.String,
   /** Total size in bytes; `null` while the client defers it (`Upload-Defer-Length`). */
   length: Schema.NullOr(Schema.Number),
   /** Bytes received and on disk. */
@@ -38,7 +40,9 @@ export const Upload = Schema.Struct({
   /** `"partial"` or `"final"` for concatenation, `null` for a plain upload. */
   concat: Schema.NullOr(Schema.Literals(["partial", "final"])),
   /** The ids of a final upload's parts, in order. */
-  parts: Schema.NullOr(Schema.Array(Schema.String))
+  parts: Schema.NullOr(Schema.Array(Schema.String)),
+  /** A final upload's `Upload-Concat` header exactly as received (HEAD returns it unchanged, as tus 1.0 requires). */
+  concatHeader: Schema.NullOr(Schema.String)
 })
 
 /**
@@ -84,8 +88,12 @@ export interface UploadRecords {
   readonly exists: (id: string) => Effect.Effect<boolean, KvStoreError>
   /** Every upload id, read page by page. */
   readonly ids: Stream.Stream<string, KvStoreError>
-  /** One page of records for the listing, in id order. */
+  /**
+   * One page of `owner`'s records for the listing, in id order: store pages are read until `limit` of the owner's
+   * records are found or the listing ends.
+   */
   readonly page: (
+    owner: string,
     cursor: string | null,
     limit: number
   ) => Effect.Effect<{ readonly uploads: ReadonlyArray<Upload>; readonly cursor: string | null }, RecordError>
@@ -95,7 +103,7 @@ export interface UploadRecords {
  * @since 0.2.0
  * @category services
  */
-export class Uploads extends Context.Service<Uploads, UploadRecords>()("effect-kv/examples/upload-server/Uploads") {}
+export class Uploads extends Context.Service<Uploads, UploadRecords>()("@effect-kv/upload-server/Uploads") {}
 
 const PREFIX = "upload:"
 const key = (id: string) => PREFIX + id
@@ -137,12 +145,18 @@ export const make = Effect.gen(function*() {
     remove: (id) => records.delete(key(id)),
     exists: (id) => records.has(key(id)),
     ids: records.listStream(PREFIX),
-    page: (cursor, limit) =>
+    page: (owner, cursor, limit) =>
       Effect.gen(function*() {
-        const page = yield* records.listPage(PREFIX, { limit, cursor })
-        const uploads = yield* records.getMany(page.keys.map(key))
-        // A record may expire between the listing and the read: it is simply not shown.
-        return { uploads: uploads.filter((upload) => upload !== null), cursor: page.cursor }
+        const found: Array<Upload> = []
+        let next = cursor
+        do {
+          const page = yield* records.listPage(PREFIX, { limit: limit - found.length, cursor: next })
+          const uploads = yield* records.getMany(page.keys.map(key))
+          // A record may expire between the listing and the read: it is simply not shown.
+          for (const upload of uploads) if (upload !== null && upload.owner === owner) found.push(upload)
+          next = page.cursor
+        } while (next !== null && found.length < limit)
+        return { uploads: found, cursor: next }
       })
   })
 })

@@ -15,6 +15,7 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { Authorization, Unauthorized } from "./Authorization.ts"
 import { parseMetadata } from "./Tus.ts"
 import { Uploads } from "./Uploads.ts"
 
@@ -22,23 +23,27 @@ const PAGE = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "page.html"
 const TUS_CLIENT = createRequire(import.meta.url).resolve("tus-js-client/dist/tus.min.js")
 
 /**
- * The page's routes, told which store the server runs on.
+ * The page's routes, told which store the server runs on and whether it asks for a token. The listing shows the
+ * caller's own uploads (`Authorization`).
  *
  * @since 0.2.0
  * @category layers
  */
-export const layer = (storeDescription: string) =>
+export const layer = (options: { readonly storeDescription: string; readonly authRequired: boolean }) =>
   HttpRouter.addAll(Effect.gen(function*() {
+    const { storeDescription } = options
     const fs = yield* FileSystem.FileSystem
     const uploads = yield* Uploads
-    const page = yield* fs.readFileString(PAGE)
+    const authorization = yield* Authorization
+    const page = (yield* fs.readFileString(PAGE)).replace("__AUTH_REQUIRED__", String(options.authRequired))
     const client = yield* fs.readFileString(TUS_CLIENT)
 
     const list = Effect.gen(function*() {
       const params = yield* HttpServerRequest.ParsedSearchParams
       const limit = Math.min(100, Math.max(1, Number(params.limit ?? 20) || 20))
       const cursor = typeof params.cursor === "string" && params.cursor !== "" ? params.cursor : null
-      const { cursor: next, uploads: records } = yield* uploads.page(cursor, limit)
+      const owner = yield* authorization.authorize(yield* HttpServerRequest.HttpServerRequest)
+      const { cursor: next, uploads: records } = yield* uploads.page(owner, cursor, limit)
       return HttpServerResponse.jsonUnsafe({
         store: storeDescription,
         cursor: next,
@@ -56,9 +61,11 @@ export const layer = (storeDescription: string) =>
       }, { headers: { "Cache-Control": "no-store" } })
     }).pipe(
       Effect.catch((error) =>
-        Effect.succeed(HttpServerResponse.jsonUnsafe({ error: error.message }, {
-          status: error._tag === "KvBackendError" ? 503 : 500
-        }))
+        Effect.succeed(
+          HttpServerResponse.jsonUnsafe({ error: error instanceof Unauthorized ? error.reason : error.message }, {
+            status: error instanceof Unauthorized ? error.status : error._tag === "KvBackendError" ? 503 : 500
+          })
+        )
       )
     )
 

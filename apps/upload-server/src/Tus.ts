@@ -22,13 +22,32 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
 import { PlatformError } from "effect/PlatformError"
 import { createHash, randomUUID } from "node:crypto"
+import { Authorization, Unauthorized } from "./Authorization.ts"
 import { UploadServerConfig } from "./Config.ts"
 import { BodyTooLarge, Files, type Progress } from "./Files.ts"
+import { Hooks, UploadRejected } from "./Hooks.ts"
 import { Locks, UploadLocked } from "./Lock.ts"
 import { isComplete, type Upload, Uploads } from "./Uploads.ts"
 
-/** The path the protocol is served under. */
+/**
+ * The path `npm start` serves the protocol under.
+ *
+ * @since 0.1.0
+ */
 export const ENDPOINT = "/files/"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Where the routes are mounted, such as `"/uploads"`; `"/files"` by default. Upload URLs are `<basePath>/<id>`. */
+  readonly basePath?: `/${string}`
+}
+
+/** The methods each route answers, for `Allow` on a 405. */
+const ALLOW_COLLECTION = "POST, OPTIONS"
+const ALLOW_UPLOAD = "HEAD, PATCH, GET, DELETE, OPTIONS"
 
 const TUS_VERSION = "1.0.0"
 const EXTENSIONS = [
@@ -152,7 +171,11 @@ const parseChecksum = (header: string | undefined) => {
   return Effect.succeed({ algorithm, digest })
 }
 
-const location = (id: string) => ENDPOINT + id
+/** A metadata map as an `Upload-Metadata` header. */
+const encodeMetadata = (pairs: ReadonlyMap<string, string>): string | null =>
+  pairs.size === 0
+    ? null
+    : [...pairs].map(([name, value]) => `${name} ${Buffer.from(value).toString("base64")}`).join(",")
 
 const httpDate = (ms: number) => new Date(ms).toUTCString()
 
@@ -185,8 +208,12 @@ const contentDisposition = (filename: string): string => {
  * @since 0.2.0
  * @category constructors
  */
-export const make = Effect.gen(function*() {
+export const make = Effect.fnUntraced(function*(options: Options = {}) {
+  const basePath = (options.basePath ?? "/files").replace(/\/+$/, "") as `/${string}`
+  const location = (id: string) => `${basePath}/${id}`
   const config = yield* UploadServerConfig
+  const authorization = yield* Authorization
+  const hooks = yield* Hooks
   const uploads = yield* Uploads
   const files = yield* Files
   const locks = yield* Locks
@@ -195,11 +222,25 @@ export const make = Effect.gen(function*() {
     "Tus-Max-Size": String(config.maxSize)
   }
 
-  const requireRecord = (id: string) =>
+  /** The upload, if it exists and belongs to `owner`: another owner's upload is not revealed to exist. */
+  const requireRecord = (id: string, owner: string) =>
     Effect.flatMap(
       ID.test(id) ? uploads.get(id) : Effect.succeed(null),
-      (upload) => upload === null ? refuse(404, "no such upload (it may have expired)") : Effect.succeed(upload)
+      (upload) =>
+        upload === null || upload.owner !== owner
+          ? refuse(404, "no such upload (it may have expired)")
+          : Effect.succeed(upload)
     )
+
+  /** Runs the program's `onFinish`; its failure is logged, as the upload's bytes are already committed. */
+  const finished = (upload: Upload) =>
+    isComplete(upload)
+      ? hooks.onFinish(upload).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logError("onFinish hook failed", cause).pipe(Effect.annotateLogs("upload", upload.id))
+        )
+      )
+      : Effect.void
 
   const checkLength = (length: number) =>
     config.maxSize !== null && length > config.maxSize
@@ -208,26 +249,31 @@ export const make = Effect.gen(function*() {
 
   /**
    * Writes the request body at the upload's offset, under its lock, and advances the record by what reached the
-   * disk. The caller has checked the headers; `length` is the upload's length after this request (a deferred length
-   * may arrive with it).
+   * disk. The caller has checked the headers; `lengthOf` checks the record against them and gives the upload's
+   * length after this request (a deferred length may arrive with it).
+   *
+   * The record is read once, under the lock: a PATCH costs four store calls (take the lock, read, advance, release),
+   * where reading it first to check the headers, then again under the lock, cost five.
    */
   const receive = (
     request: HttpServerRequest.HttpServerRequest,
+    owner: string,
     id: string,
     offset: number,
-    length: number | null,
+    lengthOf: (current: Upload) => Effect.Effect<number | null, Refused>,
     checksum: { readonly algorithm: string; readonly digest: string } | null
   ) =>
     locks.withLock(
       id,
       Effect.gen(function*() {
-        // Read again under the lock: another request may have moved the upload since the headers were checked.
-        const current = yield* requireRecord(id)
+        const current = yield* requireRecord(id, owner)
+        if (current.concat === "final") return yield* refuse(403, "a final upload cannot be patched")
         if (current.offset !== offset) {
           return yield* refuse(409, `Upload-Offset ${offset} does not match the upload's offset ${current.offset}`, {
             "Upload-Offset": String(current.offset)
           })
         }
+        const length = yield* lengthOf(current)
         const limit = (length ?? config.maxSize ?? Number.MAX_SAFE_INTEGER) - offset
         const progress: Progress = { written: 0 }
         const hash = checksum === null ? null : createHash(checksum.algorithm)
@@ -241,10 +287,10 @@ export const make = Effect.gen(function*() {
          * may still be there to hear it.
          */
         const settle = (exit: Exit.Exit<void, unknown>) => {
-          const bad = Exit.isFailure(exit) && Option.getOrUndefined(Exit.findErrorOption(exit)) instanceof BodyTooLarge
-          // Bytes of a body that did not arrive whole cannot be checked against its checksum: they do not count.
+          // A body past the upload's length keeps the bytes that fit (tus 1.0's SHOULD) and is answered 413; bytes of
+          // a body that did not arrive whole cannot be checked against its checksum: they do not count.
           mismatch = hash !== null && Exit.isSuccess(exit) && hash.digest("base64") !== checksum!.digest
-          if (bad || mismatch || (hash !== null && Exit.isFailure(exit))) {
+          if (mismatch || (hash !== null && Exit.isFailure(exit))) {
             return Effect.ignore(files.truncate(id, offset))
           }
           if (progress.written === 0 && length === current.length) return Effect.void
@@ -271,7 +317,13 @@ export const make = Effect.gen(function*() {
         if (Exit.isFailure(exit)) {
           const error = Option.getOrUndefined(Exit.findErrorOption(exit))
           if (error instanceof BodyTooLarge) {
-            return yield* refuse(413, `the body goes past the upload's length (${error.limit} bytes left)`)
+            return yield* refuse(
+              413,
+              `the body goes past the upload's length; the first ${error.limit} bytes were kept`,
+              {
+                "Upload-Offset": String((committed ?? current).offset)
+              }
+            )
           }
           return yield* Effect.failCause(exit.cause)
         }
@@ -279,98 +331,132 @@ export const make = Effect.gen(function*() {
           return yield* refuse(460, "Checksum Mismatch: the body does not match Upload-Checksum; nothing was kept")
         }
         if (committed === null) return yield* refuse(404, "the upload was terminated or expired during the request")
+        if (committed !== current) yield* finished(committed)
         return committed
       })
     )
 
   /** creation, creation-defer-length, creation-with-upload, concatenation. */
-  const create = Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const headers = request.headers
-    const concat = parseConcat(headers["upload-concat"])
-    if (concat === null) return yield* refuse(400, "Upload-Concat must be \"partial\" or \"final;<url> <url> ...\"")
-    const metadataHeader = headers["upload-metadata"]
-    if (metadataHeader !== undefined && parseMetadata(metadataHeader) === null) {
-      return yield* refuse(400, "Upload-Metadata must be comma-separated \"<key> <base64 value>\" pairs")
-    }
-    const metadata = metadataHeader === undefined || metadataHeader.trim() === "" ? null : metadataHeader.trim()
-    const id = newId()
+  const create = (owner: string) =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const headers = request.headers
+      const concat = parseConcat(headers["upload-concat"])
+      if (concat === null) return yield* refuse(400, "Upload-Concat must be \"partial\" or \"final;<url> <url> ...\"")
+      const metadataHeader = headers["upload-metadata"]
+      if (metadataHeader !== undefined && parseMetadata(metadataHeader) === null) {
+        return yield* refuse(400, "Upload-Metadata must be comma-separated \"<key> <base64 value>\" pairs")
+      }
+      const id = newId()
+      const length = integerHeader(headers["upload-length"])
+      /**
+       * The program's say, once the request is known to be valid and before anything is written: it may refuse the
+       * upload (a request refused for its headers never counts against a limit) or replace its metadata.
+       */
+      const decideMetadata = (length: number | null) =>
+        Effect.map(
+          hooks.onCreate({
+            id,
+            owner,
+            length,
+            metadata: metadataHeader === undefined ? new Map() : parseMetadata(metadataHeader)!,
+            concat: concat?.kind ?? null
+          }),
+          (decided) =>
+            decided?.metadata !== undefined
+              ? encodeMetadata(decided.metadata)
+              : metadataHeader === undefined || metadataHeader.trim() === ""
+              ? null
+              : metadataHeader.trim()
+        )
 
-    if (concat?.kind === "final") {
-      if (headers["upload-length"] !== undefined) {
-        return yield* refuse(400, "a final upload must not have Upload-Length: it is the sum of its parts")
+      if (concat?.kind === "final") {
+        if (headers["upload-length"] !== undefined) {
+          return yield* refuse(400, "a final upload must not have Upload-Length: it is the sum of its parts")
+        }
+        // Only the caller's own partial uploads: another owner's part is reported as missing.
+        const parts = yield* Effect.forEach(
+          concat.parts,
+          (part) => Effect.orElseSucceed(requireRecord(part, owner), () => null)
+        )
+        for (const [i, part] of parts.entries()) {
+          if (part === null) return yield* refuse(400, `part ${concat.parts[i]} does not exist`)
+          if (part.concat !== "partial") return yield* refuse(400, `part ${part.id} is not a partial upload`)
+          if (!isComplete(part)) return yield* refuse(400, `part ${part.id} is not finished`)
+        }
+        const total = parts.reduce((sum, part) => sum + part!.length!, 0)
+        yield* checkLength(total)
+        const metadata = yield* decideMetadata(total)
+        // The record comes first, then the file: the cleanup fiber never sees a live upload's file without a record.
+        const created = yield* uploads.create({
+          id,
+          owner,
+          length: total,
+          offset: 0,
+          metadata,
+          createdAt: Date.now(),
+          concat: "final",
+          parts: concat.parts,
+          concatHeader: headers["upload-concat"]!.trim()
+        })
+        if (created === null) return yield* refuse(500, "id collision; retry")
+        yield* files.create(id)
+        yield* files.concatenate(id, concat.parts)
+        const done = yield* uploads.advance(created, { offset: total, length: total })
+        if (done === null) return yield* refuse(404, "the upload was terminated during concatenation")
+        yield* finished(done)
+        return HttpServerResponse.empty({ status: 201, headers: { Location: location(id), ...stateHeaders(done) } })
       }
-      const parts = yield* Effect.forEach(concat.parts, (part) => Effect.orElseSucceed(requireRecord(part), () => null))
-      for (const [i, part] of parts.entries()) {
-        if (part === null) return yield* refuse(400, `part ${concat.parts[i]} does not exist`)
-        if (part.concat !== "partial") return yield* refuse(400, `part ${part.id} is not a partial upload`)
-        if (!isComplete(part)) return yield* refuse(400, `part ${part.id} is not finished`)
+
+      const defer = headers["upload-defer-length"]
+      if (length === null) return yield* refuse(400, "Upload-Length must be a non-negative integer")
+      if (defer !== undefined && defer.trim() !== "1") return yield* refuse(400, "Upload-Defer-Length must be 1")
+      if ((length === undefined) === (defer === undefined)) {
+        return yield* refuse(400, "exactly one of Upload-Length and Upload-Defer-Length is required")
       }
-      const length = parts.reduce((sum, part) => sum + part!.length!, 0)
-      yield* checkLength(length)
-      // The record comes first, then the file: the cleanup fiber never sees a live upload's file without a record.
+      if (length !== undefined) yield* checkLength(length)
+      const withBody = hasBody(request)
+      if (withBody && headers["content-type"] !== OFFSET_STREAM) {
+        return yield* refuse(415, `a body sent with the creation request must be ${OFFSET_STREAM}`)
+      }
+      const checksum = withBody ? yield* parseChecksum(headers["upload-checksum"]) : null
+      const contentLength = integerHeader(headers["content-length"])
+      if (withBody && length !== undefined && contentLength != null && contentLength > length) {
+        return yield* refuse(413, "the body is longer than Upload-Length")
+      }
+
+      const metadata = yield* decideMetadata(length ?? null)
       const created = yield* uploads.create({
         id,
-        length,
+        owner,
+        length: length ?? null,
         offset: 0,
         metadata,
         createdAt: Date.now(),
-        concat: "final",
-        parts: concat.parts
+        concat: concat?.kind === "partial" ? "partial" : null,
+        parts: null,
+        concatHeader: null
       })
       if (created === null) return yield* refuse(500, "id collision; retry")
       yield* files.create(id)
-      yield* files.concatenate(id, concat.parts)
-      const done = yield* uploads.advance(created, { offset: length, length })
-      if (done === null) return yield* refuse(404, "the upload was terminated during concatenation")
-      return HttpServerResponse.empty({ status: 201, headers: { Location: location(id), ...stateHeaders(done) } })
-    }
-
-    const length = integerHeader(headers["upload-length"])
-    const defer = headers["upload-defer-length"]
-    if (length === null) return yield* refuse(400, "Upload-Length must be a non-negative integer")
-    if (defer !== undefined && defer.trim() !== "1") return yield* refuse(400, "Upload-Defer-Length must be 1")
-    if ((length === undefined) === (defer === undefined)) {
-      return yield* refuse(400, "exactly one of Upload-Length and Upload-Defer-Length is required")
-    }
-    if (length !== undefined) yield* checkLength(length)
-    const withBody = hasBody(request)
-    if (withBody && headers["content-type"] !== OFFSET_STREAM) {
-      return yield* refuse(415, `a body sent with the creation request must be ${OFFSET_STREAM}`)
-    }
-    const checksum = withBody ? yield* parseChecksum(headers["upload-checksum"]) : null
-    const contentLength = integerHeader(headers["content-length"])
-    if (withBody && length !== undefined && contentLength != null && contentLength > length) {
-      return yield* refuse(413, "the body is longer than Upload-Length")
-    }
-
-    const created = yield* uploads.create({
-      id,
-      length: length ?? null,
-      offset: 0,
-      metadata,
-      createdAt: Date.now(),
-      concat: concat?.kind === "partial" ? "partial" : null,
-      parts: null
+      const upload = withBody
+        ? yield* receive(request, owner, id, 0, (current) => Effect.succeed(current.length), checksum)
+        : created
+      return HttpServerResponse.empty({ status: 201, headers: { Location: location(id), ...stateHeaders(upload) } })
     })
-    if (created === null) return yield* refuse(500, "id collision; retry")
-    yield* files.create(id)
-    const upload = withBody ? yield* receive(request, id, 0, created.length, checksum) : created
-    return HttpServerResponse.empty({ status: 201, headers: { Location: location(id), ...stateHeaders(upload) } })
-  })
 
-  const head = (id: string) =>
-    Effect.map(requireRecord(id), (upload) => {
+  const head = (owner: string, id: string) =>
+    Effect.map(requireRecord(id, owner), (upload) => {
       const headers: Record<string, string> = { ...stateHeaders(upload), "Cache-Control": "no-store" }
       if (upload.metadata !== null) headers["Upload-Metadata"] = upload.metadata
       if (upload.concat === "partial") headers["Upload-Concat"] = "partial"
       if (upload.concat === "final") {
-        headers["Upload-Concat"] = `final;${(upload.parts ?? []).map(location).join(" ")}`
+        headers["Upload-Concat"] = upload.concatHeader ?? `final;${(upload.parts ?? []).map(location).join(" ")}`
       }
       return HttpServerResponse.empty({ status: 200, headers })
     })
 
-  const patch = (id: string) =>
+  const patch = (owner: string, id: string) =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const headers = request.headers
@@ -382,35 +468,24 @@ export const make = Effect.gen(function*() {
       const checksum = yield* parseChecksum(headers["upload-checksum"])
       const newLength = integerHeader(headers["upload-length"])
       if (newLength === null) return yield* refuse(400, "Upload-Length must be a non-negative integer")
-      const upload = yield* requireRecord(id)
-      if (upload.concat === "final") return yield* refuse(403, "a final upload cannot be patched")
-      if (upload.offset !== offset) {
-        return yield* refuse(409, `Upload-Offset ${offset} does not match the upload's offset ${upload.offset}`, {
-          "Upload-Offset": String(upload.offset)
-        })
-      }
-      let length = upload.length
-      if (newLength !== undefined) {
-        if (length !== null && newLength !== length) return yield* refuse(400, "Upload-Length cannot change")
-        if (newLength < offset) return yield* refuse(400, "Upload-Length is smaller than the upload's offset")
-        yield* checkLength(newLength)
-        length = newLength
-      }
       const contentLength = integerHeader(headers["content-length"])
       if (contentLength === null) return yield* refuse(400, "Content-Length must be a non-negative integer")
-      if (contentLength !== undefined && length !== null && offset + contentLength > length) {
-        return yield* refuse(413, `the body goes past Upload-Length (${length - offset} bytes left)`)
+      if (!ID.test(id)) return yield* refuse(404, "no such upload (it may have expired)")
+      const lengthOf = (upload: Upload): Effect.Effect<number | null, Refused> => {
+        if (newLength === undefined) return Effect.succeed(upload.length)
+        if (upload.length !== null && newLength !== upload.length) return refuse(400, "Upload-Length cannot change")
+        if (newLength < offset) return refuse(400, "Upload-Length is smaller than the upload's offset")
+        return Effect.as(checkLength(newLength), newLength)
       }
-      if (contentLength !== undefined && config.maxSize !== null && offset + contentLength > config.maxSize) {
-        return yield* refuse(413, `the body goes past Tus-Max-Size (${config.maxSize} bytes)`, maxSizeHeaders)
-      }
-      const done = yield* receive(request, id, offset, length, checksum)
+      // A body declared longer than what is left is still read up to the upload's length: the bytes that fit are
+      // kept, then 413 (tus 1.0: the server SHOULD keep them). `receive` enforces the limit as the bytes arrive.
+      const done = yield* receive(request, owner, id, offset, lengthOf, checksum)
       return HttpServerResponse.empty({ status: 204, headers: stateHeaders(done) })
     })
 
-  const terminate = (id: string) =>
+  const terminate = (owner: string, id: string) =>
     Effect.gen(function*() {
-      yield* requireRecord(id)
+      yield* requireRecord(id, owner)
       yield* locks.withLock(
         id,
         // The record goes first: once it is gone no request can reach the file, and a file left by a failed removal
@@ -420,20 +495,25 @@ export const make = Effect.gen(function*() {
       return HttpServerResponse.empty({ status: 204 })
     })
 
-  const download = (id: string) =>
+  const download = (owner: string, id: string) =>
     Effect.gen(function*() {
-      const upload = yield* requireRecord(id)
+      const upload = yield* requireRecord(id, owner)
       if (!isComplete(upload)) return yield* refuse(404, "the upload is not finished")
       const metadata = upload.metadata === null ? new Map<string, string>() : parseMetadata(upload.metadata)
       const type = metadata?.get("filetype") ?? metadata?.get("type") ?? ""
       const name = metadata?.get("filename") ?? metadata?.get("name") ?? id
       return yield* HttpServerResponse.file(files.path(id), {
         contentType: MIME.test(type) ? type : "application/octet-stream",
-        headers: { "Content-Disposition": contentDisposition(name), "Cache-Control": "no-store" }
+        // nosniff: a browser must not render an upload as HTML or script, whatever its bytes look like.
+        headers: {
+          "Content-Disposition": contentDisposition(name),
+          "Cache-Control": "no-store",
+          "X-Content-Type-Options": "nosniff"
+        }
       })
     })
 
-  const options = HttpServerResponse.empty({
+  const optionsResponse = HttpServerResponse.empty({
     status: 204,
     headers: {
       "Tus-Version": TUS_VERSION,
@@ -452,23 +532,27 @@ export const make = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       // Clients behind proxies that only pass GET and POST send the real method in this header.
       const method = (request.headers["x-http-method-override"] ?? request.method).toUpperCase()
-      if (method === "OPTIONS") return options
-      if (method === "GET" && id !== null) return yield* download(id)
+      // Preflights carry no credentials: they are answered before authorization.
+      if (method === "OPTIONS") return optionsResponse
+      const owner = yield* authorization.authorize(request)
+      if (method === "GET" && id !== null) return yield* download(owner, id)
       if (request.headers["tus-resumable"] !== TUS_VERSION) {
         return yield* refuse(412, `Tus-Resumable must be ${TUS_VERSION}`, { "Tus-Version": TUS_VERSION })
       }
       if (id === null) {
-        return method === "POST" ? yield* create : yield* refuse(405, `${method} is not allowed on ${ENDPOINT}`)
+        return method === "POST"
+          ? yield* create(owner)
+          : yield* refuse(405, `${method} is not allowed on ${basePath}/`, { Allow: ALLOW_COLLECTION })
       }
       switch (method) {
         case "HEAD":
-          return yield* head(id)
+          return yield* head(owner, id)
         case "PATCH":
-          return yield* patch(id)
+          return yield* patch(owner, id)
         case "DELETE":
-          return yield* terminate(id)
+          return yield* terminate(owner, id)
         default:
-          return yield* refuse(405, `${method} is not allowed on an upload`)
+          return yield* refuse(405, `${method} is not allowed on an upload`, { Allow: ALLOW_UPLOAD })
       }
     }).pipe(
       Effect.catch((error): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
@@ -476,6 +560,18 @@ export const make = Effect.gen(function*() {
           return Effect.succeed(HttpServerResponse.text(error.reason + "\n", {
             status: error.status,
             headers: error.headers
+          }))
+        }
+        if (error instanceof Unauthorized) {
+          return Effect.succeed(HttpServerResponse.text(error.reason + "\n", {
+            status: error.status,
+            headers: error.status === 401 ? { "WWW-Authenticate": "Bearer" } : {}
+          }))
+        }
+        if (error instanceof UploadRejected) {
+          return Effect.succeed(HttpServerResponse.text(error.reason + "\n", {
+            status: error.status,
+            headers: error.headers ?? {}
           }))
         }
         if (error instanceof UploadLocked) {
@@ -511,15 +607,17 @@ export const make = Effect.gen(function*() {
     )
 
   return [
-    HttpRouter.route("*", "/files", route(null)),
-    HttpRouter.route("*", "/files/:id", Effect.flatMap(HttpRouter.params, (params) => route(params.id ?? "")))
+    HttpRouter.route("*", basePath, route(null)),
+    HttpRouter.route("*", `${basePath}/:id`, Effect.flatMap(HttpRouter.params, (params) => route(params.id ?? "")))
   ]
 })
 
 /**
- * The protocol's routes on the app's router.
+ * The protocol's routes on the app's router, under `options.basePath` (`/files` by default). The mounting program
+ * provides `Authorization`, `Hooks`, `Uploads`, `Locks`, `Files` and `UploadServerConfig` (`Server.layerServices`
+ * builds the last four on a store).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
-export const layer = HttpRouter.addAll(make)
+export const layer = (options: Options = {}) => HttpRouter.addAll(make(options))

@@ -14,10 +14,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as Layer from "effect/Layer"
+import type { PlatformError } from "effect/PlatformError"
 import * as Http from "node:http"
+import type { Authorization } from "./Authorization.ts"
 import * as Cleanup from "./Cleanup.ts"
 import { UploadServerConfig } from "./Config.ts"
 import * as Files from "./Files.ts"
+import type { Hooks } from "./Hooks.ts"
 import * as Lock from "./Lock.ts"
 import * as Page from "./Page.ts"
 import * as Tus from "./Tus.ts"
@@ -52,17 +55,38 @@ const httpServer = Layer.unwrap(Effect.gen(function*() {
 }))
 
 /**
- * The server. It listens once the layer is built and stops when its scope closes.
+ * What the tus routes need besides authorization and hooks: the records, the locks and the files of the uploads on
+ * the given store and settings, and the cleanup fiber. A program mounting `Tus.layer` provides this (or its own
+ * `Uploads`, `Locks` and `Files`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerServices: Layer.Layer<
+  Uploads.Uploads | Lock.Locks | Files.Files,
+  PlatformError,
+  BaseKvStoreService | UploadServerConfig
+> = Cleanup.layer.pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(Uploads.layer, Lock.layer, Files.layer.pipe(Layer.provide(NodeFileSystem.layer)))
+  )
+)
+
+/**
+ * The server `npm start` runs: the protocol at `/files/` and the page at `/`. It listens once the layer is built and
+ * stops when its scope closes. `authRequired` tells the page to ask for a token.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layer = (options: { readonly storeDescription: string }) => {
-  const services = Layer.mergeAll(Uploads.layer, Lock.layer, Files.layer.pipe(Layer.provide(NodeFileSystem.layer)))
-  const routes = Layer.mergeAll(Tus.layer, Page.layer(options.storeDescription))
+export const layer = (options: { readonly storeDescription: string; readonly authRequired?: boolean }) => {
+  const routes = Layer.mergeAll(
+    Tus.layer(),
+    Page.layer({ storeDescription: options.storeDescription, authRequired: options.authRequired ?? false })
+  )
   return HttpRouter.serve(routes, { disableListenLog: true }).pipe(
-    Layer.provide(Cleanup.layer),
-    Layer.provide(services),
+    Layer.provide(layerServices),
+    Layer.provide(NodeFileSystem.layer),
     Layer.provideMerge(httpServer)
   )
 }
@@ -71,4 +95,4 @@ export const layer = (options: { readonly storeDescription: string }) => {
  * @since 0.2.0
  * @category models
  */
-export type Requirements = BaseKvStoreService | UploadServerConfig
+export type Requirements = BaseKvStoreService | UploadServerConfig | Authorization | Hooks
