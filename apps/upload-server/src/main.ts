@@ -3,7 +3,8 @@
  * PostgreSQL (`DATABASE_URL`) or SQLite (`SQLITE_FILE`) when set (see `Store.ts`), with the settings of `Config.ts`. SIGTERM or Ctrl-C stops it gracefully: no new requests,
  * in-flight ones get `shutdownTimeout` to finish, every lock is released. Authentication: bearer JWTs with
  * `UPLOAD_JWT_SECRET` or `UPLOAD_JWKS_URL`; without either, anonymous, and only on a loopback host unless
- * `UPLOAD_ALLOW_ANONYMOUS=true`.
+ * `UPLOAD_ALLOW_ANONYMOUS=true`. Tracing: OTLP when `OTEL_TRACES_EXPORTER=otlp` and an `OTEL_EXPORTER_OTLP_ENDPOINT` are
+ * set (see `Tracing.ts`).
  *
  * @since 0.2.0
  */
@@ -23,6 +24,7 @@ import * as Limits from "./Limits.ts"
 import * as Logging from "./Logging.ts"
 import * as Server from "./Server.ts"
 import * as Store from "./Store.ts"
+import * as Tracing from "./Tracing.ts"
 import { ENDPOINT } from "./Tus.ts"
 
 /**
@@ -80,7 +82,7 @@ const main = Effect.gen(function*() {
     )
     yield* Effect.never
   }).pipe(Effect.provide(server))
-}).pipe(Effect.provide(Logging.layer))
+}).pipe(Effect.provide([Logging.layer, Tracing.layerFromEnv()]))
 
 // SIGTERM and Ctrl-C interrupt `main`: that is the server's normal way to stop, so it exits 0 (runMain's default
 // teardown answers 130 to any interruption). A failure to start (a bad setting, Redis unreachable) exits 1.
