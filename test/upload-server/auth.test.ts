@@ -7,31 +7,13 @@ import * as Jose from "jose"
 import { spawn } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
-import { randomData, sha256, spawnServer, tempDir, TUS, upload, waitFor } from "./support.ts"
+import { randomData, runServer, sha256, spawnServer, tempDir, TUS, upload, waitFor } from "./support.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
 const SECRET = "a-test-secret-of-at-least-32-characters!"
 
 const sign = (secret: string, claims: { sub?: string; exp?: number }) =>
   new Jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().sign(new TextEncoder().encode(secret))
-
-/** Runs `npm start` to its end and gives its exit code and output. */
-const run = (env: Record<string, string>) =>
-  new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "apps/upload-server/src/main.ts"], {
-      cwd: ROOT,
-      env: { ...process.env, PORT: "0", DATA_DIR: tempDir(), ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.on("data", (chunk) => output += chunk)
-    child.stderr.on("data", (chunk) => output += chunk)
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
-    child.once("exit", (code) => {
-      clearTimeout(timer)
-      resolve({ code, output })
-    })
-  })
 
 const freePort = () =>
   new Promise<number>((resolve) => {
@@ -85,7 +67,7 @@ describe("npm start with UPLOAD_JWT_SECRET", () => {
 
 describe("npm start without authentication", () => {
   it("refuses to listen anonymously on a non-loopback host, naming UPLOAD_ALLOW_ANONYMOUS", async () => {
-    const { code, output } = await run({ HOST: "0.0.0.0" })
+    const { code, output } = await runServer({ HOST: "0.0.0.0" })
     expect(code).toBe(1)
     expect(output).toContain("UPLOAD_ALLOW_ANONYMOUS=true")
     expect(output).toContain("UPLOAD_JWT_SECRET")
@@ -109,7 +91,7 @@ describe("npm start without authentication", () => {
         [{ UPLOAD_JWT_SECRET: SECRET, UPLOAD_JWKS_URL: "https://example.com/jwks.json" }, /not both/]
       ] as const
     ) {
-      const { code, output } = await run(env)
+      const { code, output } = await runServer(env)
       expect(code, JSON.stringify(env)).toBe(1)
       expect(output, JSON.stringify(env)).toMatch(message)
       expect(output).not.toContain(SECRET)

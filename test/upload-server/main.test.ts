@@ -2,29 +2,7 @@
  * `npm start` as a user runs it: the program in a child process, configured by the environment.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
-import * as path from "node:path"
-import { randomData, sha256, spawnServer, tempDir, upload, waitFor } from "./support.ts"
-
-const ROOT = path.resolve(import.meta.dirname, "../..")
-
-/** Runs the program to its end and gives its exit code and output. */
-const run = (env: Record<string, string>) =>
-  new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "apps/upload-server/src/main.ts"], {
-      cwd: ROOT,
-      env: { ...process.env, PORT: "0", DATA_DIR: tempDir(), ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.on("data", (chunk) => output += chunk)
-    child.stderr.on("data", (chunk) => output += chunk)
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000)
-    child.once("exit", (code) => {
-      clearTimeout(timer)
-      resolve({ code, output })
-    })
-  })
+import { randomData, runServer, sha256, spawnServer, tempDir, upload, waitFor } from "./support.ts"
 
 describe("npm start", () => {
   it("prints where it listens and which store, serves tus-js-client, and stops on SIGTERM with 0", async () => {
@@ -55,7 +33,7 @@ describe("npm start", () => {
         [{ UPLOAD_EXPIRES_AFTER: "0 seconds" }, /at least 1 millisecond[\s\S]*UPLOAD_EXPIRES_AFTER/]
       ] as const
     ) {
-      const { code, output } = await run(env)
+      const { code, output } = await runServer(env)
       expect(code, JSON.stringify(env)).toBe(1)
       expect(output, JSON.stringify(env)).toMatch(message)
     }

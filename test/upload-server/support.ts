@@ -77,6 +77,24 @@ export interface ChildServer {
 }
 
 /** `npm start` in a child process with `env` added; resolves once it prints where it listens. */
+/** Runs `npm start` to its end (killed after 30 s) and gives its exit code and output. */
+export const runServer = (env: Record<string, string>) =>
+  new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "apps/upload-server/src/main.ts"], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: "0", DATA_DIR: tempDir(), ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => output += chunk)
+    child.stderr.on("data", (chunk) => output += chunk)
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+    child.once("exit", (code) => {
+      clearTimeout(timer)
+      resolve({ code, output })
+    })
+  })
+
 export const spawnServer = (env: Record<string, string>): Promise<ChildServer> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", "apps/upload-server/src/main.ts"], {
