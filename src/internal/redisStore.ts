@@ -21,6 +21,7 @@ import {
 import type { RedisStoreOptions } from "../RedisKvStore.ts"
 import { backendError, describeCause } from "./backendError.ts"
 import type { RedisAdapter } from "./redisClients.ts"
+import { redisSubscribe } from "./redisWatch.ts"
 
 export const DEFAULT_TIMEOUT: Duration.Input = "2 seconds"
 export const DEFAULT_CONNECT_TIMEOUT: Duration.Input = "5 seconds"
@@ -408,6 +409,7 @@ export const makeStore = (
     )
 
   return make({
+    subscribe: redisSubscribe(adapter, keyPrefix),
     get: (key) => command<string | null>("get", key, ""),
     set: (key, value, expiry) =>
       expiry === null
