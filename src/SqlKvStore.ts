@@ -49,6 +49,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
+import { canListen, pgSubscribe } from "./internal/pgWatch.ts"
 import { reasonOf, sqlClientExecutor } from "./internal/sqlClientExecutor.ts"
 import {
   backendError,
@@ -59,6 +60,7 @@ import {
   millis,
   probe,
   purgeExpired,
+  purgeOnce,
   schema,
   settings,
   type StoreOptions
@@ -118,7 +120,8 @@ export const makeSqlBaseKvStore = (
         settings(options, options.timeout === undefined ? undefined : millis("timeout", options.timeout, "5 seconds")),
       catch: (cause) => backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
     })
-    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const client = yield* SqlClient.SqlClient
+    const sql = client.withoutTransforms()
     const dialect = sql.onDialectOrElse<Dialect | undefined, Dialect, Dialect>({
       pg: () => "pg",
       sqlite: () => "sqlite",
@@ -145,7 +148,20 @@ export const makeSqlBaseKvStore = (
       )
     )
     yield* purgeExpired(executor, store)
-    return makeStore(executor, store)
+    return makeStore(
+      executor,
+      store,
+      dialect === "pg" && canListen(client)
+        ? (read) =>
+          pgSubscribe({
+            client,
+            table: store.table,
+            keyPrefix: store.keyPrefix,
+            read,
+            purge: purgeOnce(executor, store)
+          })
+        : undefined
+    )
   })
 
 /**

@@ -7,9 +7,4 @@ import { usePostgresServer } from "./support/sqlFixtures.ts"
 const server = usePostgresServer()
 
 // Each check builds the layer afresh: a pool of its own and a namespace of its own in one table.
-// watch on SQL backends is not done yet: the stream fails with KvBackendError (issue 15).
-conformance(
-  "sql (PostgreSQL)",
-  Layer.suspend(() => layerPg({ url: server().url, keyPrefix: uniqueNamespace() })),
-  { watch: false }
-)
+conformance("sql (PostgreSQL)", Layer.suspend(() => layerPg({ url: server().url, keyPrefix: uniqueNamespace() })))
