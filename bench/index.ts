@@ -11,7 +11,7 @@
  * claims) makes the process exit non-zero; a missed target does not.
  *
  * `--only watch` runs the change-stream suite (write-to-event latency, events per second and the cost a watcher adds to
- * writes, on memory and Redis); it prints its own table and is not yet part of BENCHMARKS.md.
+ * writes, on memory, Redis and PostgreSQL); it prints its own table and is not yet part of BENCHMARKS.md.
  *
  * `--only memory,bytes,redis,contract,sql,uploads` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
  */
@@ -372,14 +372,18 @@ const run = async (): Promise<number> => {
   if (runs("watch")) {
     const scope = Scope.makeUnsafe()
     try {
-      const redis = await Effect.runPromise(Scope.provide(startRedisServer(), scope))
-      for (const backend of ["memory", "node-redis", "ioredis"]) {
+      const [redis, pg] = await Effect.runPromise(
+        Scope.provide(Effect.all([startRedisServer(), startPostgresServer()], { concurrency: 2 }), scope)
+      )
+      for (const backend of ["memory", "node-redis", "ioredis", "postgres"]) {
         progress(`watch, ${backend}`)
         const result = await child<WatchResult>(`watch ${backend}`, "watch.ts", [
           "--backend",
           backend,
           "--redis",
           redis.url,
+          "--pg",
+          pg.url,
           ...quickFlag
         ])
         if (result !== undefined) watchResults.push(result)

@@ -1,5 +1,6 @@
 /**
- * Child process: `watch` on one backend (`--backend memory | node-redis | ioredis`, `--redis <url>`).
+ * Child process: `watch` on one backend (`--backend memory | node-redis | ioredis | postgres`, `--redis <url>`,
+ * `--pg <url>`).
  *
  * - latency: one write at a time, from the start of the `set` to the arrival of its event at a watcher that is
  *   already live; p50 and p99 over `--writes` writes.
@@ -10,6 +11,7 @@
  */
 import { type BaseKvStore, BaseKvStoreService, makeMemoryBaseKvStore, type WatchEvent } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
+import { layerPg } from "effect-kv/sql"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -118,7 +120,12 @@ const run = (store: BaseKvStore, writes: number, burst: number, rounds: number) 
 
 main(async () => {
   const { values } = parseArgs({
-    options: { backend: { type: "string" }, redis: { type: "string" }, quick: { type: "boolean", default: false } }
+    options: {
+      backend: { type: "string" },
+      redis: { type: "string" },
+      pg: { type: "string" },
+      quick: { type: "boolean", default: false }
+    }
   })
   const backend = values.backend ?? "memory"
   const quick = values.quick === true
@@ -127,6 +134,8 @@ main(async () => {
   const rounds = quick ? 3 : 5
   const layer = backend === "memory"
     ? Layer.sync(BaseKvStoreService)(() => makeMemoryBaseKvStore())
+    : backend === "postgres"
+    ? layerPg({ url: values.pg!, table: `bench_watch_${process.pid}` })
     : layerRedis({
       url: values.redis!,
       client: backend === "ioredis" ? "ioredis" : "node-redis",
