@@ -68,7 +68,11 @@ describe("sql backend on PostgreSQL: watch", () => {
           holds(Effect.sync(() => events.some((event) => event._tag === "Delete" && event.key === "1")))
         )
         const relevant = events.filter((event) => event._tag === "Resync" || event.key === "1")
-        assert.deepStrictEqual(relevant, [{ _tag: "Set", key: "1", value: "queued" }, { _tag: "Delete", key: "1" }])
+        // The value is read when the notification arrives: a set already deleted again by then is left out.
+        assert.deepStrictEqual(relevant.at(-1), { _tag: "Delete", key: "1" })
+        for (const event of relevant.slice(0, -1)) {
+          assert.deepStrictEqual(event, { _tag: "Set", key: "1", value: "queued" })
+        }
       }).pipe(Effect.scoped),
     30_000
   )
