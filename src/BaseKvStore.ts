@@ -19,7 +19,9 @@
  * **Watching.** `watch(prefix)` is a `Stream` of the changes to keys under `prefix` (keys with the prefix removed, as
  * `list` returns them), on every backend:
  *
- * - `Set { key, value }`: a write; `value` is the value written or a later one, never an older one.
+ * - `Set { key, value }`: a write; `value` is the value written or a later one, never an older one. A backend that
+ *   reads the value after the change (Redis, SQL) may leave out a `Set` whose key changed again before the read: the
+ *   later change's event follows, so the last change of every key always arrives.
  * - `Delete { key }`: a `delete`, `deleteMany`, `clear`, a `compareAndSet` or `modify` to `null`, or an eviction.
  *   Deleting a missing key changes nothing and is no event.
  * - `Expire { key }`: the key's ttl ran out. It arrives without anyone reading the key, within 5 seconds.

@@ -191,8 +191,11 @@ export const redisSubscribe = (
         }
       }
       const onReconnect = () => {
+        // A restarted server forgot the setting: turn it on again, or end the watch saying why.
         tail = tail.then(() =>
-          Effect.runPromise(Effect.ignore(ensureNotifications(adapter, prefix))).then(() => emit({ _tag: "Resync" }))
+          Effect.runPromise(Effect.result(ensureNotifications(adapter, prefix))).then((result) =>
+            result._tag === "Success" ? emit({ _tag: "Resync" }) : closed || sink.fail(result.failure)
+          )
         )
       }
       yield* subscriber(client, `${channelPrefix}${escapeGlob(keyPrefix + prefix)}*`, onMessage, onReconnect)
