@@ -10,6 +10,9 @@
  * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
  * claims) makes the process exit non-zero; a missed target does not.
  *
+ * `--only watch` runs the change-stream suite (write-to-event latency, events per second and the cost a watcher adds to
+ * writes, on memory, Redis and PostgreSQL); it prints its own table and is not yet part of BENCHMARKS.md.
+ *
  * `--only memory,bytes,redis,contract,sql,uploads,effect` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
  */
 import * as Effect from "effect/Effect"
@@ -38,6 +41,7 @@ import { renderDocument, renderTerminal, type Results } from "./support/report.t
 import { SQL_CONTENDERS } from "./support/sqlContenders.ts"
 import { UPLOAD_CONTENDERS } from "./support/uploadContenders.ts"
 import type { UploadResult } from "./uploads.ts"
+import type { WatchResult } from "./watch.ts"
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 
@@ -86,7 +90,7 @@ const QUICK: Plan = {
   childTimeoutMs: 2 * 60_000
 }
 
-const SUITES = ["memory", "bytes", "redis", "contract", "sql", "uploads", "effect"] as const
+const SUITES = ["memory", "bytes", "redis", "contract", "sql", "uploads", "effect", "watch"] as const
 type Suite = typeof SUITES[number]
 
 /** `items` starting at a different position each round, so no contender always runs first or last. */
@@ -96,6 +100,28 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
 
 const progress = (message: string): void => {
   process.stderr.write(`${message}\n`)
+}
+
+/** The watch suite's table: latency, throughput, and the write-cost ratio as median (min-max) over rounds. */
+const renderWatch = (rows: ReadonlyArray<WatchResult>): string => {
+  const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  const lines = [
+    "\nwatch: write-to-event latency, events per second, cost of one watcher on sequential sets",
+    "backend      latency p50   latency p99   events/s    set with watcher / without (median, min-max)"
+  ]
+  for (const row of rows) {
+    const ratios = row.plainNs.map((plain, i) => row.watchedNs[i] / plain)
+    lines.push(
+      `${row.backend.padEnd(12)} ${`${row.latencyP50Us.toFixed(0)} µs`.padStart(11)}   ${
+        `${row.latencyP99Us.toFixed(0)} µs`.padStart(11)
+      }   ${Math.round(row.eventsPerSecond).toLocaleString("en-US").padStart(9)}   ${median(ratios).toFixed(2)}× (${
+        Math.min(...ratios).toFixed(2)
+      }-${Math.max(...ratios).toFixed(2)}), ${median(row.plainNs).toFixed(0)} ns → ${
+        median(row.watchedNs).toFixed(0)
+      } ns per set`
+    )
+  }
+  return `${lines.join("\n")}\n`
 }
 
 const run = async (): Promise<number> => {
@@ -376,6 +402,33 @@ const run = async (): Promise<number> => {
     }
   }
 
+  const watchResults: Array<WatchResult> = []
+  if (runs("watch")) {
+    const scope = Scope.makeUnsafe()
+    try {
+      const [redis, pg] = await Effect.runPromise(
+        Scope.provide(Effect.all([startRedisServer(), startPostgresServer()], { concurrency: 2 }), scope)
+      )
+      for (const backend of ["memory", "node-redis", "ioredis", "postgres"]) {
+        progress(`watch, ${backend}`)
+        const result = await child<WatchResult>(`watch ${backend}`, "watch.ts", [
+          "--backend",
+          backend,
+          "--redis",
+          redis.url,
+          "--pg",
+          pg.url,
+          ...quickFlag
+        ])
+        if (result !== undefined) watchResults.push(result)
+      }
+    } catch (error) {
+      results.failures.push(`watch suite: ${error instanceof Error ? error.message : String(error)}`)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+
   results.wallMs = Date.now() - started
   const resultsDir = path.join(ROOT, "bench", "results")
   fs.mkdirSync(resultsDir, { recursive: true })
@@ -387,6 +440,7 @@ const run = async (): Promise<number> => {
   fs.writeFileSync(resultsFile, JSON.stringify(results))
 
   process.stdout.write(renderTerminal(results))
+  if (watchResults.length > 0) process.stdout.write(renderWatch(watchResults))
   progress(`\nraw results: ${path.relative(ROOT, resultsFile)}; wall time ${seconds(results.wallMs)}`)
 
   if (results.failures.length > 0) {

@@ -16,6 +16,24 @@
  *   JavaScript string order (UTF-16 code units, as `Array.prototype.sort` does), each exactly once. `list("")` lists
  *   every key. For every `k` it returns, `get(prefix + k)` found a value when the listing ran.
  *
+ * **Watching.** `watch(prefix)` is a `Stream` of the changes to keys under `prefix` (keys with the prefix removed, as
+ * `list` returns them), on every backend:
+ *
+ * - `Set { key, value }`: a write; `value` is the value written or a later one, never an older one. A backend that
+ *   reads the value after the change (Redis, SQL) may leave out a `Set` whose key changed again before the read: the
+ *   later change's event follows, so the last change of every key always arrives.
+ * - `Delete { key }`: a `delete`, `deleteMany`, `clear`, a `compareAndSet` or `modify` to `null`, or an eviction.
+ *   Deleting a missing key changes nothing and is no event.
+ * - `Expire { key }`: the key's ttl ran out. It arrives without anyone reading the key, within 5 seconds.
+ * - `Resync`: events may have been missed (a dropped connection, a consumer that fell behind its buffer); re-read what
+ *   you care about. A backend never drops events silently.
+ *
+ * Events caused by one writer arrive in that writer's order. The prefix is literal. With `initial: true` the stream
+ * first replays the entries under the prefix as `Set` events in key order, then goes live, with nothing missed in
+ * between (it subscribes first, then reads). A consumer holds at most `bufferSize` undelivered events
+ * (`DEFAULT_WATCH_BUFFER`); past that it gets `Resync` instead of the backlog, so memory stays bounded. Interrupting
+ * the stream releases its subscription, connections and fibers.
+ *
  * **Keys, values and prefixes** are plain strings: `* ? [ ] \ : / %`, spaces, newlines and non-ASCII characters have
  * no special meaning. A key is a non-empty string of at most `MAX_KEY_LENGTH` UTF-16 code units; a value is a string of
  * at most `MAX_VALUE_LENGTH` code units; a prefix is a string (possibly empty) of at most `MAX_KEY_LENGTH` code units.
@@ -37,10 +55,12 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import { modifyRetries } from "./internal/metrics.ts"
 import { type Telemetry, traceStore } from "./internal/tracing.ts"
+import { deriveWatch } from "./internal/watch.ts"
 
 /**
  * What a backend tells `make` about itself for its spans and metrics (OpenTelemetry's database attributes).
@@ -91,6 +111,51 @@ export interface ListPage {
   /** Pass it to the next `listPage` call; `null` after the last page. Opaque: do not parse it. */
   readonly cursor: string | null
 }
+
+/**
+ * One change seen by `watch`. Keys are relative to the watched prefix.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type WatchEvent =
+  | { readonly _tag: "Set"; readonly key: string; readonly value: string }
+  | { readonly _tag: "Delete"; readonly key: string }
+  | { readonly _tag: "Expire"; readonly key: string }
+  | { readonly _tag: "Resync" }
+
+/**
+ * Options of `watch`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface WatchOptions {
+  /** First replay the entries under the prefix as `Set` events in key order, then go live. Default: `false`. */
+  readonly initial?: boolean | undefined
+  /**
+   * The most events held for a consumer that has not taken them: an integer from 1 to `MAX_WATCH_BUFFER`. Past it the
+   * backlog is dropped and the consumer gets `Resync`. Default: `DEFAULT_WATCH_BUFFER`.
+   */
+  readonly bufferSize?: number | undefined
+}
+
+/**
+ * The default `bufferSize` of `watch`: enough for a burst of writes (a `setMany` of a thousand keys) to reach a
+ * consumer that is briefly busy, few enough that a stuck consumer holds a bounded, small amount of memory.
+ *
+ * @since 0.3.0
+ * @category limits
+ */
+export const DEFAULT_WATCH_BUFFER = 4096
+
+/**
+ * The largest `bufferSize` of `watch`.
+ *
+ * @since 0.3.0
+ * @category limits
+ */
+export const MAX_WATCH_BUFFER = 1_000_000
 
 /**
  * A string key-value store. Every operation is a lazy `Effect`.
@@ -151,6 +216,11 @@ export interface BaseKvStore {
    * The time `key` has left to live: `null` when the key is missing, `Duration.infinity` when it never expires.
    */
   readonly ttl: (key: string) => Effect.Effect<Duration.Duration | null, KvStoreError>
+  /**
+   * The changes to keys under `prefix` as they happen (see "Watching" above). Fails with `KvBackendError` when the
+   * backend cannot deliver them (Redis with keyspace notifications off and `CONFIG SET` refused, say).
+   */
+  readonly watch: (prefix: string, options?: WatchOptions) => Stream.Stream<WatchEvent, KvStoreError>
 }
 
 /**
@@ -213,6 +283,7 @@ export type Operation =
   | "compareAndSet"
   | "modify"
   | "ttl"
+  | "watch"
 
 /**
  * The argument an input error is about.
@@ -234,6 +305,7 @@ export type Argument =
   | "limit"
   | "cursor"
   | "f"
+  | "bufferSize"
 
 /**
  * Why an argument was refused.
@@ -581,10 +653,32 @@ export interface MakeOptions {
       expiry: Expiry
     ) => Effect.Effect<string | null, KvStoreError>)
     | undefined
+  /**
+   * Delivers the backend's changes to `sink` until the scope closes, for `watch`. It succeeds once the subscription
+   * is live: every change committed after that reaches the sink, so `watch` can read the initial entries next without
+   * missing any. Events carry full keys and may include keys outside `prefix` (a hint for the backend); `make`
+   * filters, strips the prefix, buffers and replays, once for every backend. `sink.emit` is synchronous and never
+   * blocks, so a backend may call it from a client's callback; a lost connection is `Resync`, a fatal error
+   * `sink.fail`. Without it, `watch` fails with `KvBackendError`.
+   */
+  readonly subscribe?: ((prefix: string, sink: WatchSink) => Effect.Effect<void, KvStoreError, Scope.Scope>) | undefined
   /** How long `modify` keeps retrying when other writers win the race. Default: 5 seconds. */
   readonly modifyTimeout?: Duration.Input | undefined
   /** What the store's spans say about the backend (OpenTelemetry's database attributes). Default: `other`. */
   readonly telemetry?: Telemetry | undefined
+}
+
+/**
+ * Where a backend's `subscribe` delivers changes.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export interface WatchSink {
+  /** One change, with the backend's full key. */
+  readonly emit: (event: WatchEvent) => void
+  /** Ends the watch with this error. */
+  readonly fail: (error: KvStoreError) => void
 }
 
 /** Concurrency of the derived batch operations: enough to fill a pipeline, few enough not to flood a server. */
@@ -846,6 +940,18 @@ export const make = (options: MakeOptions): BaseKvStore => {
     return loop(0)
   })
 
+  const subscribe = options.subscribe ??
+    ((prefix: string) =>
+      Effect.fail(
+        new KvBackendError({
+          operation: "watch",
+          reason: "Failure",
+          key: prefix,
+          message: "watch: this backend cannot deliver changes (its make was given no subscribe primitive)."
+        })
+      ))
+  const watch = deriveWatch({ subscribe, getMany, listAfter, pageSize: STREAM_PAGE })
+
   const store: BaseKvStore = {
     get: (key) => isValidKey(key) ? get(key) : Effect.fail(invalidKey("get", key)),
     set: (key, value, writeOptions) =>
@@ -931,7 +1037,34 @@ export const make = (options: MakeOptions): BaseKvStore => {
     ttl: (key) =>
       isValidKey(key)
         ? Effect.map(options.ttl(key), (ms) => ms === null ? null : Duration.millis(ms))
-        : Effect.fail(invalidKey("ttl", key))
+        : Effect.fail(invalidKey("ttl", key)),
+    watch: (prefix, watchOptions) => {
+      if (!isValidPrefix(prefix)) return Stream.fail(invalidPrefix(prefix, "watch"))
+      if (watchOptions === undefined) return watch(prefix, false, DEFAULT_WATCH_BUFFER)
+      if (watchOptions === null || typeof watchOptions !== "object") {
+        return Stream.fail(invalidOption(
+          "watch",
+          "options",
+          prefix,
+          `options must be an object such as { initial: true }, received ${describe(watchOptions)}.`
+        ))
+      }
+      const { bufferSize = DEFAULT_WATCH_BUFFER, initial = false } = watchOptions
+      if (typeof initial !== "boolean") {
+        return Stream.fail(
+          invalidOption("watch", "options", prefix, `initial must be a boolean, received ${describe(initial)}.`)
+        )
+      }
+      if (!(Number.isInteger(bufferSize) && bufferSize >= 1 && bufferSize <= MAX_WATCH_BUFFER)) {
+        return Stream.fail(invalidOption(
+          "watch",
+          "bufferSize",
+          prefix,
+          `bufferSize must be an integer from 1 to ${MAX_WATCH_BUFFER}, received ${describe(bufferSize)}.`
+        ))
+      }
+      return watch(prefix, initial, bufferSize)
+    }
   }
   const primitives: Primitives = {
     get,
@@ -948,7 +1081,8 @@ export const make = (options: MakeOptions): BaseKvStore => {
     count,
     clear,
     listAfter,
-    modify
+    modify,
+    subscribe
   }
   const telemetry = options.telemetry ?? OTHER
   const traced = traceStore(store, telemetry)

@@ -14,6 +14,7 @@ import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import {
   type BaseKvStore,
   BaseKvStoreService,
@@ -27,6 +28,7 @@ import {
   type Primitives,
   primitivesOf,
   telemetryOf,
+  type WatchSink,
   type WriteOptions
 } from "./BaseKvStore.ts"
 
@@ -71,7 +73,40 @@ const viaOperations = (store: BaseKvStore): Primitives => ({
         (error) => error._tag === "KvInputError" && error.cause instanceof KvInputError,
         (error) => Effect.fail(error.cause as KvInputError)
       )
+    ),
+  // The store's own watch, run in the subscriber's scope. Its keys come relative to `prefix`; the sink wants them full.
+  // Unlike a primitive, it cannot say when its subscription is live, so an initial replay through such a view may
+  // miss a change made in the moment it starts.
+  subscribe: (prefix, sink) =>
+    store.watch(prefix).pipe(
+      Stream.runForEach((event) =>
+        Effect.sync(() =>
+          sink.emit(
+            event._tag === "Resync"
+              ? event
+              : event._tag === "Set"
+              ? { _tag: "Set", key: prefix + event.key, value: event.value }
+              : { _tag: event._tag, key: prefix + event.key }
+          )
+        )
+      ),
+      Effect.catch((error) => Effect.sync(() => sink.fail(error))),
+      Effect.forkScoped,
+      Effect.asVoid
     )
+})
+
+/** The sink of a view: the base store's full keys, seen from inside `namespace`. */
+const namespacedSink = (sink: WatchSink, namespace: string): WatchSink => ({
+  emit: (event) => {
+    if (event._tag === "Resync") return sink.emit(event)
+    if (!event.key.startsWith(namespace)) return
+    const key = event.key.slice(namespace.length)
+    // The namespace itself is a key of the base store but not of the view, whose keys are never empty.
+    if (key === "") return
+    sink.emit(event._tag === "Set" ? { _tag: "Set", key, value: event.value } : { _tag: event._tag, key })
+  },
+  fail: sink.fail
 })
 
 const prefixed = (store: BaseKvStore, namespace: string): BaseKvStore => {
@@ -96,7 +131,8 @@ const prefixed = (store: BaseKvStore, namespace: string): BaseKvStore => {
     setIfAbsent: (key, value, expiry) => base.setIfAbsent(inner(key), value, expiry),
     compareAndSet: (key, expected, next, expiry) => base.compareAndSet(inner(key), expected, next, expiry),
     modify: (key, f, expiry) => base.modify(inner(key), f, expiry),
-    ttl: (key) => base.ttl(inner(key))
+    ttl: (key) => base.ttl(inner(key)),
+    subscribe: (prefix, sink) => base.subscribe(inner(prefix), namespacedSink(sink, namespace))
   })
 }
 

@@ -14,12 +14,17 @@
  * a ttl are also kept in a heap ordered by expiry, which writes drain. A store that never uses ttl never reads the
  * clock.
  *
+ * **Watching** is exact: a change reaches every watcher synchronously with the write, in the writer's order. An
+ * eviction is a `Delete`. While a watcher is subscribed, a fiber sleeps on `Clock` until the next key expires, so
+ * `Expire` events arrive without reads (within a second of the expiry, or at once on `TestClock.adjust`).
+ *
  * **Bounded memory.** With `maxEntries`, a write that would exceed it evicts the least recently used key (a `get` or a
  * write counts as use), in O(1) besides the index update.
  *
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -32,7 +37,9 @@ import {
   type Expiry,
   make,
   type MakeOptions,
-  type Telemetry
+  type Telemetry,
+  type WatchEvent,
+  type WatchSink
 } from "./BaseKvStore.ts"
 
 // sorted-btree is CommonJS with `exports.default = BTree`. Node's ESM loader hands over `module.exports` as the default
@@ -120,6 +127,12 @@ const rebuildHeap = (state: MemoryState) => {
   for (const [key, at] of state.expiries) heapPush(state, at, key)
 }
 
+/**
+ * The longest the expiry fiber of a watched store sleeps. A key written with a ttl shorter than the current sleep is
+ * noticed at the next wake-up, so its `Expire` is at most this late.
+ */
+const MAX_EXPIRY_SLEEP = Duration.seconds(1)
+
 const validMaxEntries = (maxEntries: unknown): number | undefined => {
   if (maxEntries === undefined) return undefined
   if (typeof maxEntries !== "number" || !Number.isSafeInteger(maxEntries) || maxEntries < 1) {
@@ -153,10 +166,17 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
 
   const now = (fiber: Fiber.Fiber<unknown, unknown>) => fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
 
-  const remove = (s: MemoryState, key: string): boolean => {
+  /** The sinks of the store's watchers. Writes check its size first, so an unwatched store builds no events. */
+  const sinks = new Set<WatchSink>()
+  const emit = (event: WatchEvent) => {
+    for (const sink of sinks) sink.emit(event)
+  }
+
+  const remove = (s: MemoryState, key: string, reason: "Delete" | "Expire" = "Delete"): boolean => {
     if (!s.values.delete(key)) return false
     s.index.delete(key)
     s.expiries.delete(key)
+    if (sinks.size !== 0) emit({ _tag: reason, key })
     return true
   }
 
@@ -166,7 +186,7 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
     if (value === undefined || s.expiries.size === 0) return value
     const at = s.expiries.get(key)
     if (at === undefined || at > now(fiber)) return value
-    remove(s, key)
+    remove(s, key, "Expire")
     return undefined
   }
 
@@ -182,7 +202,7 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
       const key = s.heapKeys[0]
       const at = s.heapTimes[0]
       heapPop(s)
-      if (s.expiries.get(key) === at) remove(s, key)
+      if (s.expiries.get(key) === at) remove(s, key, "Expire")
     }
   }
 
@@ -212,6 +232,7 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
       // entries outnumber them keeps the heap within twice the keys that have a ttl, at O(1) amortised per write.
       if (s.heapTimes.length > 2 * s.expiries.size + 1024) rebuildHeap(s)
     }
+    if (sinks.size !== 0) emit({ _tag: "Set", key, value })
   }
 
   const read = (key: string, fiber: Fiber.Fiber<unknown, unknown>): string | null => {
@@ -241,7 +262,7 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
       if (time !== 0 && isExpired(s, key, time)) expired.push(key)
       else keys.push(key.slice(prefix.length))
     }
-    for (const key of expired) remove(s, key)
+    for (const key of expired) remove(s, key, "Expire")
     return keys
   }
 
@@ -258,6 +279,14 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
     else write(s, key, next, expiry, fiber)
     return true
   }
+
+  /** Expires keys nobody reads while someone watches: sleeps until the earliest expiry (at most a second), sweeps. */
+  const expireLoop = Effect.withFiber((fiber) => {
+    const s = Ref.getUnsafe(state)
+    sweep(s, fiber)
+    const wait = s.heapTimes.length === 0 ? Infinity : s.heapTimes[0] - now(fiber)
+    return Effect.sleep(Duration.min(Duration.millis(Math.max(wait, 1)), MAX_EXPIRY_SLEEP))
+  }).pipe(Effect.forever)
 
   return {
     // No database behind it: the store is this process's memory, so its spans say `db.system.name: memory`.
@@ -320,6 +349,11 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
         if (alive(s, key, fiber) === undefined) return null
         const at = s.expiries.get(key)
         return at === undefined ? Infinity : at - now(fiber)
+      }),
+    subscribe: (_prefix, sink) =>
+      Effect.gen(function*() {
+        yield* Effect.acquireRelease(Effect.sync(() => sinks.add(sink)), () => Effect.sync(() => sinks.delete(sink)))
+        yield* Effect.forkScoped(expireLoop)
       })
   }
 }

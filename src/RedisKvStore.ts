@@ -54,6 +54,7 @@ import {
   millis,
   settings
 } from "./internal/redisStore.ts"
+import { rememberClient } from "./internal/redisWatch.ts"
 
 /**
  * A client of either mainstream library, standalone or cluster: `createClient()` / `createCluster()` from `redis`
@@ -121,7 +122,7 @@ export interface MakeRedisOptions extends RedisStoreOptions {
  * @category constructors
  */
 export const makeRedisBaseKvStore = (options: MakeRedisOptions): BaseKvStore =>
-  makeStore(adapt(options?.redis), settings(options ?? {}))
+  makeStore(rememberClient(adapt(options?.redis), options?.redis), settings(options ?? {}))
 
 /**
  * A `Layer` over a client that another service owns, e.g. one your program already has in its context. The client

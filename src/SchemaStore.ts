@@ -15,8 +15,16 @@ import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type * as Stream from "effect/Stream"
-import type { BaseKvStore, KvStoreError, ListPage, ListPageOptions, Operation, WriteOptions } from "./BaseKvStore.ts"
+import * as Stream from "effect/Stream"
+import type {
+  BaseKvStore,
+  KvStoreError,
+  ListPage,
+  ListPageOptions,
+  Operation,
+  WatchOptions,
+  WriteOptions
+} from "./BaseKvStore.ts"
 import { KvInputError } from "./BaseKvStore.ts"
 
 /**
@@ -34,6 +42,20 @@ export class KvSchemaError extends Data.TaggedError("KvSchemaError")<{
   readonly issue: Schema.SchemaError["issue"]
   readonly message: string
 }> {}
+
+/**
+ * A change seen by the typed `watch`: the store's `WatchEvent`s with decoded records, and `Invalid` for a written
+ * value that does not fit the schema (the stream goes on).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type SchemaWatchEvent<A> =
+  | { readonly _tag: "Set"; readonly key: string; readonly value: A }
+  | { readonly _tag: "Invalid"; readonly key: string; readonly error: KvSchemaError }
+  | { readonly _tag: "Delete"; readonly key: string }
+  | { readonly _tag: "Expire"; readonly key: string }
+  | { readonly _tag: "Resync" }
 
 /**
  * The operations of `BaseKvStore`, with values of type `A`.
@@ -83,6 +105,8 @@ export interface SchemaStore<A> {
     options?: WriteOptions
   ) => Effect.Effect<A | null, KvStoreError | KvSchemaError>
   readonly ttl: (key: string) => Effect.Effect<Duration.Duration | null, KvStoreError>
+  /** The store's `watch` with decoded records; a value that does not decode is an `Invalid` event. */
+  readonly watch: (prefix: string, options?: WatchOptions) => Stream.Stream<SchemaWatchEvent<A>, KvStoreError>
 }
 
 /** Carries a schema failure out of the update function given to the store's `modify`. */
@@ -213,6 +237,14 @@ export const toSchemaStore: {
           Effect.map(() => written)
         )
       }),
-    ttl: (key) => store.ttl(key)
+    ttl: (key) => store.ttl(key),
+    watch: (prefix, options) =>
+      Stream.map(store.watch(prefix, options), (event): SchemaWatchEvent<A> => {
+        if (event._tag !== "Set") return event
+        const decoded = decodeValue("watch", prefix + event.key, event.value)
+        return Result.isSuccess(decoded)
+          ? { _tag: "Set", key: event.key, value: decoded.success! }
+          : { _tag: "Invalid", key: event.key, error: decoded.failure }
+      })
   }
 })

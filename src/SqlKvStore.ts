@@ -49,6 +49,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type BaseKvStore, BaseKvStoreService, type KvBackendError, type Telemetry } from "./BaseKvStore.ts"
+import { canListen, pgSubscribe } from "./internal/pgWatch.ts"
 import { reasonOf, sqlClientExecutor } from "./internal/sqlClientExecutor.ts"
 import {
   backendError,
@@ -60,6 +61,7 @@ import {
   millis,
   probe,
   purgeExpired,
+  purgeOnce,
   schema,
   settings,
   type StoreOptions
@@ -137,7 +139,8 @@ const makeWith = (
         settings(options, options.timeout === undefined ? undefined : millis("timeout", options.timeout, "5 seconds")),
       catch: (cause) => backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
     })
-    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const client = yield* SqlClient.SqlClient
+    const sql = client.withoutTransforms()
     const dialect = sql.onDialectOrElse<Dialect | undefined, Dialect, Dialect>({
       pg: () => "pg",
       sqlite: () => "sqlite",
@@ -164,7 +167,21 @@ const makeWith = (
       )
     )
     yield* purgeExpired(executor, store)
-    return makeStore(executor, store, telemetry)
+    return makeStore(
+      executor,
+      store,
+      telemetry,
+      dialect === "pg" && canListen(client)
+        ? (read) =>
+          pgSubscribe({
+            client,
+            table: store.table,
+            keyPrefix: store.keyPrefix,
+            read,
+            purge: purgeOnce(executor, store)
+          })
+        : undefined
+    )
   })
 
 /**

@@ -32,10 +32,12 @@
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
 import { loadDriver } from "./internal/sqliteDriver.ts"
 import { reasonOf, sqliteExecutor } from "./internal/sqliteExecutor.ts"
+import { pruneChanges, sqliteSubscribe } from "./internal/sqliteWatch.ts"
 import {
   backendError,
   describeCause,
@@ -43,6 +45,7 @@ import {
   millis,
   probe,
   purgeExpired,
+  purgeOnce,
   schema,
   settings,
   type StoreOptions
@@ -157,7 +160,24 @@ export const makeSqliteBaseKvStore = (
         )
     })
     yield* purgeExpired(executor, store)
-    return makeStore(executor, store)
+    // The change log of watches, if one was ever started on this table, is pruned with the expired rows.
+    yield* pruneChanges(executor, store.table).pipe(
+      Effect.repeat(Schedule.spaced(store.purgeIntervalMs)),
+      Effect.forkScoped
+    )
+    return makeStore(
+      executor,
+      store,
+      undefined,
+      (read) =>
+        sqliteSubscribe({
+          executor,
+          table: store.table,
+          keyPrefix: store.keyPrefix,
+          read,
+          purge: purgeOnce(executor, store)
+        })
+    )
   })
 
 /**

@@ -14,10 +14,12 @@ import {
 import { conformance } from "effect-kv/testing"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 
 const viewOf = (prefix: string) => Layer.sync(BaseKvStoreService)(() => withPrefix(makeMemoryBaseKvStore(), prefix))
 
@@ -78,6 +80,45 @@ describe("withPrefix", () => {
       assert.strictEqual(yield* view.clear(""), 2)
     }))
 
+  it.effect("watch sees the namespace only, with the view's keys, whoever writes", () =>
+    Effect.gen(function*() {
+      const memory = makeMemoryBaseKvStore()
+      const tenant = withPrefix(memory, "t:")
+      const events = yield* Effect.forkChild(Stream.runCollect(Stream.take(tenant.watch("u:"), 3)))
+      yield* Effect.yieldNow
+      yield* memory.set("u:1", "outside the namespace")
+      yield* memory.set("t:u:1", "through the base store")
+      yield* memory.set("t:x:1", "outside the watched prefix")
+      yield* tenant.set("u:2", "through the view")
+      yield* tenant.delete("u:1")
+      assert.deepStrictEqual(yield* Fiber.join(events), [
+        { _tag: "Set", key: "1", value: "through the base store" },
+        { _tag: "Set", key: "2", value: "through the view" },
+        { _tag: "Delete", key: "1" }
+      ])
+    }))
+
+  it.effect("watch of a view over a store not built by make runs on the store's own watch", () =>
+    Effect.gen(function*() {
+      const memory = makeMemoryBaseKvStore()
+      const view = withPrefix({ ...memory }, "v:")
+      const events = yield* Effect.forkChild(
+        Stream.runCollect(Stream.takeUntil(view.watch(""), (event) => event._tag === "Delete"))
+      )
+      // Such a view cannot tell when the store's watch is live: write until it is.
+      const writer = yield* Effect.forkChild(
+        Effect.forever(Effect.andThen(memory.set("w:1", "outside"), memory.set("v:1", "a")))
+      )
+      while ((yield* memory.get("v:1")) === null) yield* Effect.yieldNow
+      yield* Effect.repeat(Effect.yieldNow, { times: 50 })
+      yield* Fiber.interrupt(writer)
+      yield* view.delete("1")
+      const seen = yield* Fiber.join(events)
+      assert.isAbove(seen.length, 1)
+      assert.deepStrictEqual(seen.at(-1), { _tag: "Delete", key: "1" })
+      for (const event of seen.slice(0, -1)) assert.deepStrictEqual(event, { _tag: "Set", key: "1", value: "a" })
+    }))
+
   it("a prefix that is not a valid prefix throws a TypeError", () => {
     for (const bad of [undefined, 42, "\uD800", "p".repeat(1025)]) {
       assert.throws(() => withPrefix(makeMemoryBaseKvStore(), bad as string), TypeError)
@@ -101,6 +142,23 @@ describe("scoped", () => {
       assert.strictEqual(yield* store.count(""), 4)
       yield* Scope.close(scope, Exit.void)
       assert.deepStrictEqual(yield* store.list(""), ["kept"])
+    }))
+
+  it.effect("a scoped view watches inside its namespace, and sees its keys deleted when the scope closes", () =>
+    Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore()
+      const scope = yield* Scope.make()
+      const session = yield* Scope.provide(scoped(store), scope)
+      const other = yield* Scope.provide(scoped(store), scope)
+      const events = yield* Effect.forkChild(Stream.runCollect(Stream.take(session.watch(""), 3)))
+      yield* Effect.yieldNow
+      yield* other.set("cart", "not this session's")
+      yield* session.set("cart", "[]")
+      yield* session.set("user", "alice")
+      yield* Scope.close(scope, Exit.void)
+      const [first, ...deleted] = yield* Fiber.join(events)
+      assert.deepStrictEqual(first, { _tag: "Set", key: "cart", value: "[]" })
+      assert.sameDeepMembers(deleted, [{ _tag: "Set", key: "user", value: "alice" }, { _tag: "Delete", key: "cart" }])
     }))
 
   it.effect("a given prefix is used as is", () =>
@@ -164,6 +222,32 @@ describe("toSchemaStore", () => {
         discard: true
       })
       assert.strictEqual((yield* uploads.get("upload:b2"))?.offset, 200, "typed modify loses no update")
+    }))
+
+  it.effect("watch decodes records; a value that does not decode is an Invalid event and the stream goes on", () =>
+    Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore()
+      const uploads = toSchemaStore(store, Upload)
+      const events = yield* Effect.forkChild(Stream.runCollect(Stream.take(uploads.watch("upload:"), 4)))
+      yield* Effect.yieldNow
+      yield* uploads.set("upload:a1", record)
+      yield* store.set("upload:bad", "{\"id\": 1}")
+      yield* uploads.delete("upload:a1")
+      yield* uploads.set("upload:b2", { ...record, id: "b2" })
+      const [set, invalid, deleted, after] = yield* Fiber.join(events)
+      assert.deepStrictEqual(set, { _tag: "Set", key: "a1", value: record }, "a decoded record, Date included")
+      assert.strictEqual(invalid._tag, "Invalid")
+      if (invalid._tag === "Invalid") {
+        assert.strictEqual(invalid.key, "bad")
+        assert.instanceOf(invalid.error, KvSchemaError)
+        assert.deepStrictEqual([invalid.error.operation, invalid.error.key, invalid.error.direction], [
+          "watch",
+          "upload:bad",
+          "decode"
+        ])
+      }
+      assert.deepStrictEqual(deleted, { _tag: "Delete", key: "a1" })
+      assert.deepStrictEqual(after, { _tag: "Set", key: "b2", value: { ...record, id: "b2" } })
     }))
 
   it.effect("a record that does not fit the schema fails with KvSchemaError and writes nothing", () =>

@@ -12,6 +12,8 @@ import { conformance } from "effect-kv/testing"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as V8 from "node:v8"
 import * as Vm from "node:vm"
@@ -194,4 +196,39 @@ describe("memory backend: the expiry heap", () => {
     assert.isBelow(after - before, 10 * 1024 * 1024, `heap grew by ${((after - before) / 1024 / 1024).toFixed(1)} MB`)
     assert.strictEqual(Effect.runSync(store.count("lease:")), 10)
   }, 60_000)
+})
+
+describe("memory backend: watch", () => {
+  it.effect("events are in the watcher's buffer when the write returns, and evictions are Deletes", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore({ maxEntries: 2 })
+      const pull = yield* Stream.toPull(store.watch(""))
+      const first = yield* Effect.forkChild(pull)
+      yield* Effect.yieldNow
+      yield* store.set("a", "1")
+      assert.deepStrictEqual(yield* Fiber.join(first), [{ _tag: "Set", key: "a", value: "1" }])
+      yield* store.set("b", "2")
+      yield* store.set("c", "3") // evicts "a", the least recently used, to make room first
+      // No yield between the writes and the pull: the events were delivered synchronously, in order.
+      assert.deepStrictEqual(yield* pull, [
+        { _tag: "Set", key: "b", value: "2" },
+        { _tag: "Delete", key: "a" },
+        { _tag: "Set", key: "c", value: "3" }
+      ])
+    })))
+
+  it.effect("a watched store expires keys on the Clock, without reads, at their expiry", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const store = makeMemoryBaseKvStore()
+      const pull = yield* Stream.toPull(store.watch(""))
+      const first = yield* Effect.forkChild(pull)
+      yield* Effect.yieldNow
+      yield* store.set("k", "v", { ttl: 1000 })
+      yield* Fiber.join(first)
+      const expired = yield* Effect.forkChild(pull)
+      yield* TestClock.adjust(999)
+      assert.isUndefined(expired.pollUnsafe(), "nothing before the ttl")
+      yield* TestClock.adjust(1)
+      assert.deepStrictEqual(yield* Fiber.join(expired), [{ _tag: "Expire", key: "k" }])
+    })))
 })

@@ -3,11 +3,21 @@
  * breaks one rule the way real stores have broken it; the suite must catch each, in the check for that rule.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BaseKvStoreService, make, makeMemoryBaseKvStore, makeMemoryPrimitives, type MakeOptions } from "effect-kv"
+import {
+  BaseKvStoreService,
+  type KvStoreError,
+  make,
+  makeMemoryBaseKvStore,
+  makeMemoryPrimitives,
+  type MakeOptions,
+  type WatchEvent
+} from "effect-kv"
 import { checks } from "effect-kv/testing"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
 
 /** A correct memory store with some primitives replaced. The replacements get the same input checks as any backend. */
 const broken = (override: (memory: MakeOptions) => Partial<MakeOptions>): Layer.Layer<BaseKvStoreService> =>
@@ -85,7 +95,9 @@ describe("the conformance suite catches broken backends", () => {
               if (values.delete(key)) keys.splice(keys.indexOf(key), 1)
             }),
           list: (prefix) =>
-            Effect.sync(() => keys.filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length)))
+            Effect.sync(() => keys.filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length))),
+          // Its own storage, which tells no watcher: watch fails at once instead of waiting for events.
+          subscribe: undefined
         }
       }),
       ["list-prefix", "list-all", "model"]
@@ -165,7 +177,8 @@ describe("the conformance suite catches broken backends", () => {
           list: (prefix) =>
             Effect.sync(() =>
               [...values.keys()].filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length)).sort()
-            )
+            ),
+          subscribe: undefined
         })
       }),
       ["concurrent"]
@@ -281,5 +294,42 @@ describe("the conformance suite catches broken atomic updates, expiry, batches a
         }
       }),
       ["list-page-changes"]
+    ))
+})
+
+describe("the conformance suite catches broken watches", () => {
+  it.live("a watch that drops events silently when its consumer falls behind", () =>
+    expectCaught(
+      Layer.sync(BaseKvStoreService)(() => {
+        const memory = makeMemoryPrimitives()
+        const store = make(memory)
+        return {
+          ...store,
+          // A bounded buffer that refuses what does not fit, and says nothing about it.
+          watch: (prefix, options) =>
+            Stream.callback<WatchEvent, KvStoreError>((queue) =>
+              memory.subscribe!(prefix, {
+                emit: (event) => {
+                  if (event._tag !== "Resync" && !event.key.startsWith(prefix)) return
+                  Queue.offerUnsafe(
+                    queue,
+                    event._tag === "Resync" ? event : { ...event, key: event.key.slice(prefix.length) }
+                  )
+                },
+                fail: () => {}
+              }), { bufferSize: options?.bufferSize ?? 4096, strategy: "dropping" })
+        }
+      }),
+      ["watch-buffer"]
+    ))
+
+  it.live("a subscription that reports itself live before it is (the initial replay misses changes)", () =>
+    expectCaught(
+      broken((memory) => ({
+        // Not waiting for the subscription to be acknowledged, as a client that fires SUBSCRIBE and moves on.
+        subscribe: (prefix, sink) =>
+          Effect.asVoid(Effect.forkScoped(Effect.andThen(Effect.sleep("30 millis"), memory.subscribe!(prefix, sink))))
+      })),
+      ["watch-initial-gap"]
     ))
 })

@@ -6,6 +6,7 @@
  * @internal
  */
 import { adapt, closeNodeRedis, type RedisAdapter } from "./redisClients.ts"
+import { rememberClient } from "./redisWatch.ts"
 
 // The clients are typed loosely on purpose: the shapes differ across major versions and the libraries are optional.
 type Loose = any
@@ -159,7 +160,7 @@ export const connect = async (
     signal.removeEventListener("abort", close)
   }
   if (signal.aborted) throw signal.reason
-  return adapt(client)
+  return rememberClient(adapt(client), client)
 }
 
 /** node-redis takes TLS settings in `socket`, beside `tls: true`. */

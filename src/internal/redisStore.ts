@@ -24,6 +24,7 @@ import { backendError, describeCause } from "./backendError.ts"
 import type { RedisAdapter } from "./redisClients.ts"
 import { makeCoalescer, type Payload, type Queued } from "./redisCoalesce.ts"
 import { indexKeyNames, makeIndex } from "./redisIndex.ts"
+import { redisSubscribe } from "./redisWatch.ts"
 import type { Telemetry } from "./tracing.ts"
 
 export const DEFAULT_TIMEOUT: Duration.Input = "2 seconds"
@@ -390,6 +391,7 @@ export const makeStore = (
 
   const primitives: MakeOptions = {
     telemetry,
+    subscribe: redisSubscribe(adapter, keyPrefix),
     get: (key) => command<string | null>("get", key, ""),
     set: (key, value, expiry) =>
       expiry === null

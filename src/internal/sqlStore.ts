@@ -22,7 +22,9 @@ import {
   type BaseKvStore,
   type Expiry,
   isValidPrefix,
+  type KvStoreError,
   make,
+  type MakeOptions,
   MAX_KEY_LENGTH,
   type Operation
 } from "../BaseKvStore.ts"
@@ -162,7 +164,13 @@ class Builder {
   }
 }
 
-export const makeStore = (executor: Executor, settings: Settings, telemetry?: Telemetry): BaseKvStore => {
+export const makeStore = (
+  executor: Executor,
+  settings: Settings,
+  telemetry?: Telemetry,
+  /** The backend's `subscribe`, built on the store's own `get` (PostgreSQL's `LISTEN`; none on SQLite yet). */
+  watch?: (read: (key: string) => Effect.Effect<string | null, KvStoreError>) => MakeOptions["subscribe"]
+): BaseKvStore => {
   const { dialect } = executor
   const { keyPrefix, timeoutMs } = settings
   const t = `"${settings.table}"`
@@ -246,8 +254,10 @@ export const makeStore = (executor: Executor, settings: Settings, telemetry?: Te
 
   const inList = (b: Builder, keys: ReadonlyArray<string>) => keys.map((key) => b.p(full(key))).join(", ")
 
-  return make({
+  const store: BaseKvStore = make({
     telemetry: telemetry ?? { system: dialect === "pg" ? "postgresql" : "sqlite", collection: settings.table },
+    // Reads through the store itself, so a value is decoded and checked as any `get`.
+    subscribe: watch?.((key) => store.get(key)),
     get: (key) =>
       Effect.map(
         rows(
@@ -357,6 +367,7 @@ export const makeStore = (executor: Executor, settings: Settings, telemetry?: Te
     clear: (prefix) =>
       deleted("clear", prefix, (b) => b.done(`DELETE FROM ${t} WHERE ${range(b, prefix, null)} AND ${alive(b)}`))
   })
+  return store
 }
 
 // --- schema and purge ---
@@ -388,7 +399,19 @@ export const probe = (table: string): Statement => ({
 export const purgeExpired = (
   executor: Executor,
   settings: Settings
-): Effect.Effect<void, never, Scope.Scope> => {
+): Effect.Effect<void, never, Scope.Scope> =>
+  purgeOnce(executor, settings).pipe(
+    Effect.catchCause((cause) =>
+      Effect.logWarning(`effect-kv: purging expired keys from ${executor.describe} failed`, cause)
+    ),
+    Effect.repeat(Schedule.spaced(settings.purgeIntervalMs)),
+    Effect.asVoid,
+    Effect.forkScoped,
+    Effect.asVoid
+  )
+
+/** Deletes the expired rows, a batch at a time until none is left (a watch runs it every second). */
+export const purgeOnce = (executor: Executor, settings: Settings): Effect.Effect<void, unknown> => {
   const t = `"${settings.table}"`
   const round = (): Effect.Effect<void, unknown> =>
     Effect.suspend(() => {
@@ -401,15 +424,7 @@ export const purgeExpired = (
       )
       return Effect.flatMap(executor.deleted(statement), (n) => n >= settings.purgeBatch ? round() : Effect.void)
     })
-  return round().pipe(
-    Effect.catchCause((cause) =>
-      Effect.logWarning(`effect-kv: purging expired keys from ${executor.describe} failed`, cause)
-    ),
-    Effect.repeat(Schedule.spaced(settings.purgeIntervalMs)),
-    Effect.asVoid,
-    Effect.forkScoped,
-    Effect.asVoid
-  )
+  return round()
 }
 
 export { backendError, describeCause }
