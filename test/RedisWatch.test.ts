@@ -137,3 +137,23 @@ describe("redis watch", () => {
       }).pipe(Effect.scoped))
   }
 })
+
+describe("redis watch with the ordered index", () => {
+  it.live("a watch of the whole namespace sees the store's keys only, never the index's own keys", () =>
+    Effect.gen(function*() {
+      const keyPrefix = uniqueNamespace()
+      const store = yield* buildStore(layerRedis({ url: server().url, keyPrefix, orderedIndex: true }))
+      const { events, fiber } = yield* recording(store.watch(""))
+      yield* eventually("the watch goes live", 10_000, Effect.andThen(store.set("probe", "1"), sawSet(events, "probe")))
+      // Listing writes the index's marker; the writes add to, sweep and empty the index and its expiry set.
+      yield* store.list("")
+      yield* store.set("a", "1", { ttl: 60_000 })
+      yield* store.delete("a")
+      yield* store.delete("probe")
+      yield* store.set("last", "1")
+      yield* eventually("the last write's event", 10_000, sawSet(events, "last"))
+      yield* Fiber.interrupt(fiber)
+      const keys = new Set(events.map((event) => event._tag === "Resync" ? "(resync)" : event.key))
+      assert.deepStrictEqual([...keys].sort(), ["a", "last", "probe"])
+    }).pipe(Effect.scoped))
+})

@@ -27,6 +27,7 @@ import type * as Scope from "effect/Scope"
 import type { KvStoreError, WatchEvent, WatchSink } from "../BaseKvStore.ts"
 import { backendError, describeCause } from "./backendError.ts"
 import { closeNodeRedis, type RedisAdapter } from "./redisClients.ts"
+import { indexKeyNames } from "./redisIndex.ts"
 
 // The clients are typed loosely on purpose, as in redisClients.ts.
 type Loose = any
@@ -158,6 +159,8 @@ export const redisSubscribe = (
       }
       yield* ensureNotifications(adapter, prefix)
       const channelPrefix = `__keyspace@${databaseOf(client)}__:`
+      // The ordered index's own keys share the namespace; their changes are the store's bookkeeping, not its keys.
+      const ownKeys = new Set(indexKeyNames(keyPrefix))
       let closed = false
       yield* Effect.addFinalizer(() => Effect.sync(() => closed = true))
       // Each event waits for the one before it, so a slow GET cannot let a later delete overtake its write.
@@ -168,7 +171,7 @@ export const redisSubscribe = (
       const onMessage = (channel: string, message: string) => {
         if (!channel.startsWith(channelPrefix)) return
         const full = channel.slice(channelPrefix.length)
-        if (!full.startsWith(keyPrefix) || full.length === keyPrefix.length) return
+        if (!full.startsWith(keyPrefix) || full.length === keyPrefix.length || ownKeys.has(full)) return
         const key = full.slice(keyPrefix.length)
         switch (message) {
           case "set": {
