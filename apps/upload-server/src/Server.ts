@@ -19,6 +19,7 @@ import * as Http from "node:http"
 import type { Authorization } from "./Authorization.ts"
 import * as Cleanup from "./Cleanup.ts"
 import { UploadServerConfig } from "./Config.ts"
+import * as Events from "./Events.ts"
 import * as Files from "./Files.ts"
 import type { Hooks } from "./Hooks.ts"
 import * as Lock from "./Lock.ts"
@@ -73,7 +74,7 @@ export const layerServices: Layer.Layer<
 )
 
 /**
- * The server `npm start` runs: the protocol at `/files/` and the page at `/`. It listens once the layer is built and
+ * The server `npm start` runs: the protocol at `/files/`, the page at `/` and its live events (`Events.ts`). It listens once the layer is built and
  * stops when its scope closes. `authRequired` tells the page to ask for a token.
  *
  * @since 0.2.0
@@ -82,11 +83,14 @@ export const layerServices: Layer.Layer<
 export const layer = (options: { readonly storeDescription: string; readonly authRequired?: boolean }) => {
   const routes = Layer.mergeAll(
     Tus.layer(),
+    Events.layer(),
     Page.layer({ storeDescription: options.storeDescription, authRequired: options.authRequired ?? false })
   )
-  return HttpRouter.serve(routes, { disableListenLog: true }).pipe(
+  return Events.layerCloseStreamsFirst.pipe(
+    Layer.provideMerge(HttpRouter.serve(routes, { disableListenLog: true })),
     Layer.provide(layerServices),
     Layer.provide(NodeFileSystem.layer),
+    Layer.provide(Events.layerClosing),
     Layer.provideMerge(httpServer)
   )
 }

@@ -105,7 +105,13 @@ export interface UploadRecords {
  */
 export class Uploads extends Context.Service<Uploads, UploadRecords>()("@effect-kv/upload-server/Uploads") {}
 
-const PREFIX = "upload:"
+/**
+ * The prefix of the records' keys, `upload:<id>`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const PREFIX = "upload:"
 const key = (id: string) => PREFIX + id
 
 /**
