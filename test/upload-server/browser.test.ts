@@ -2,10 +2,15 @@
  * The page at `/` in a real headless Chromium (Debian's `chromium`, driven by playwright-core): a file picked on the
  * page is uploaded with tus-js-client's browser build served by the server, paused and resumed, appears complete in
  * the live list, and downloads intact through the list's link. With bearer JWTs, the page takes a token and sends it
- * with every request, the download included.
+ * with every request, the download included. Two pages: an upload from one moves live on the other through
+ * `/api/uploads/events`; where the store cannot watch, the page polls the listing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { BaseKvStoreService, KvBackendError, memoryKvStore } from "effect-kv"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import * as Jose from "jose"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -132,6 +137,97 @@ describe("the upload page in Chromium with bearer JWTs", () => {
     }
     expect(await listing("alice")).toBe(1)
     expect(await listing("bob")).toBe(0)
+    await page.close()
+  })
+})
+
+describe("two pages on the upload page in Chromium", () => {
+  it("an upload from page A shows up on page B moving live, paused partway, then complete", async () => {
+    const dir = tempDir()
+    const file = path.join(dir, "shared live.bin")
+    const data = randomData(3 * 1024 * 1024 + 7)
+    fs.writeFileSync(file, data)
+
+    const b = await browser.newPage()
+    const listings: Array<string> = []
+    b.on("request", (request) => {
+      if (new URL(request.url()).pathname === "/api/uploads") listings.push(request.url())
+    })
+    await b.goto(server.url)
+    await expect.poll(() => b.locator("#page-info").textContent()).toBe("live")
+    // Every offset page B shows, recorded in the page as its table changes.
+    await b.evaluate(() => {
+      const g = globalThis as any
+      g.seenOffsets = []
+      new g.MutationObserver(() => {
+        for (const tr of g.document.querySelectorAll(`#uploads tr`)) {
+          if (tr.textContent.includes("shared live.bin")) g.seenOffsets.push(Number(tr.dataset.offset))
+        }
+      }).observe(g.document.getElementById("uploads"), { childList: true, subtree: true })
+    })
+
+    const a = await browser.newPage()
+    await a.goto(`${server.url}/?chunkSize=${128 * 1024}`)
+    await a.setInputFiles("#picker", file)
+    const upload = a.locator(`.file[data-name="shared live.bin"]`)
+    await a.waitForFunction(() => {
+      const bar = (globalThis as any).document.querySelector(".file progress")
+      return bar !== null && bar.value > 0
+    })
+    await upload.locator("button").click()
+    await expect.poll(() => upload.getAttribute("data-state")).toBe("paused")
+
+    // Page B never loaded anything after it opened, yet shows the paused upload at the offset the server holds.
+    const onB = b.locator(`#uploads tr`, { hasText: "shared live.bin" })
+    const id = await onB.getAttribute("data-id", { timeout: 10_000 })
+    const head = await fetch(server.endpoint + id, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } })
+    const held = head.headers.get("upload-offset")!
+    expect(Number(held)).toBeGreaterThan(0)
+    expect(Number(held)).toBeLessThan(data.length)
+    await expect.poll(() => onB.getAttribute("data-offset")).toBe(held)
+    expect(await onB.getAttribute("data-complete")).toBe("false")
+
+    await upload.locator("button").click()
+    await expect.poll(() => onB.getAttribute("data-complete"), { timeout: 30_000 }).toBe("true")
+    const seen = await b.evaluate(() => (globalThis as any).seenOffsets as Array<number>)
+    expect(seen).toEqual([...seen].sort((x, y) => x - y))
+    expect(new Set(seen).size).toBeGreaterThanOrEqual(3)
+    expect(seen.at(-1)).toBe(data.length)
+    // All of it came through the event stream: page B never asked for the listing.
+    expect(listings).toEqual([])
+    await a.close()
+    await b.close()
+  })
+})
+
+describe("the upload page in Chromium on a store that cannot watch", () => {
+  let polled: RunningServer
+  beforeAll(async () => {
+    // As a Redis Cluster's store does today: every other operation works, watch fails.
+    const store = Layer.effect(
+      BaseKvStoreService,
+      Effect.map(Effect.service(BaseKvStoreService), (store) => ({
+        ...store,
+        watch: (prefix: string) =>
+          Stream.fail(
+            new KvBackendError({ operation: "watch", reason: "Failure", key: prefix, message: "watch: not here." })
+          )
+      }))
+    ).pipe(Layer.provide(memoryKvStore))
+    polled = await startServer({ store })
+  })
+  afterAll(() => polled?.close())
+
+  it("falls back to polling the listing", async () => {
+    const page = await browser.newPage()
+    await page.goto(polled.url)
+    await expect.poll(() => page.locator("#page-info").textContent()).toBe("page 1 (polling)")
+    const created = await fetch(polled.endpoint, {
+      method: "POST",
+      headers: { "Tus-Resumable": "1.0.0", "Upload-Length": "5" }
+    })
+    const id = created.headers.get("location")!.split("/").pop()!
+    await page.locator(`#uploads tr[data-id="${id}"]`).waitFor({ timeout: 10_000 })
     await page.close()
   })
 })

@@ -181,6 +181,21 @@ describe("the event stream on memory", () => {
   })
 })
 
+describe("the event stream when nothing changes", () => {
+  let server: RunningServer
+  beforeAll(async () => {
+    server = await startServer({ heartbeat: Duration.millis(100) })
+  })
+  afterAll(() => server.close())
+
+  it("sends heartbeat comments, so proxies keep the connection", async () => {
+    const events = await openEvents(server.url)
+    await waitFor("three heartbeats", () => events.heartbeats() >= 3)
+    expect(events.events).toEqual([{ event: "reset", data: {} }])
+    await events.close()
+  })
+})
+
 describe("the event stream with owners", () => {
   let server: RunningServer
   beforeAll(async () => {

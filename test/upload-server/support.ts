@@ -5,6 +5,7 @@
  */
 import { type BaseKvStoreService, memoryKvStore } from "effect-kv"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HttpServer from "effect/http/HttpServer"
@@ -45,11 +46,16 @@ export const startServer = async (
     readonly settings?: Partial<Config.ServerSettings>
     readonly authorization?: Layer.Layer<Authorization.Authorization>
     readonly hooks?: Layer.Layer<Hooks.Hooks>
+    readonly heartbeat?: Duration.Input
   } = {}
 ): Promise<RunningServer> => {
   const dataDir = options.settings?.dataDir ?? tempDir()
   const scope = Scope.makeUnsafe()
-  const layer = Server.layer({ storeDescription: "test", authRequired: options.authorization !== undefined }).pipe(
+  const layer = Server.layer({
+    storeDescription: "test",
+    authRequired: options.authorization !== undefined,
+    heartbeat: options.heartbeat
+  }).pipe(
     Layer.provide(options.store ?? memoryKvStore),
     Layer.provide(options.authorization ?? Authorization.layerAnonymous),
     Layer.provide(options.hooks ?? Hooks.layer()),

@@ -3,7 +3,8 @@
  * page works without the internet), watch each file's progress, pause and resume, and see the uploads the store
  * holds, page by page, with a download link for each finished one.
  *
- * `GET /api/uploads?limit=&cursor=` is the listing the page polls: one `listPage` of the store plus a `getMany`.
+ * The page follows `GET /api/uploads/events` (`Events.ts`) live. `GET /api/uploads?limit=&cursor=` is the listing it
+ * polls instead where the store cannot watch: one `listPage` of the store plus a `getMany`.
  *
  * @since 0.2.0
  */
@@ -18,6 +19,8 @@ import { fileURLToPath } from "node:url"
 import { Authorization, Unauthorized } from "./Authorization.ts"
 import { parseMetadata } from "./Tus.ts"
 import { Uploads } from "./Uploads.ts"
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 const PAGE = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "page.html")
 const TUS_CLIENT = createRequire(import.meta.url).resolve("tus-js-client/dist/tus.min.js")
@@ -36,6 +39,7 @@ export const layer = (options: { readonly storeDescription: string; readonly aut
     const uploads = yield* Uploads
     const authorization = yield* Authorization
     const page = (yield* fs.readFileString(PAGE)).replace("__AUTH_REQUIRED__", String(options.authRequired))
+      .replace("__STORE__", escapeHtml(storeDescription))
     const client = yield* fs.readFileString(TUS_CLIENT)
 
     const list = Effect.gen(function*() {

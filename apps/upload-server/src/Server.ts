@@ -80,10 +80,15 @@ export const layerServices: Layer.Layer<
  * @since 0.2.0
  * @category layers
  */
-export const layer = (options: { readonly storeDescription: string; readonly authRequired?: boolean }) => {
+export const layer = (options: {
+  readonly storeDescription: string
+  readonly authRequired?: boolean
+  /** How often an idle event stream sends a comment (default `Events.DEFAULT_HEARTBEAT`). */
+  readonly heartbeat?: Duration.Input | undefined
+}) => {
   const routes = Layer.mergeAll(
     Tus.layer(),
-    Events.layer(),
+    Events.layer({ heartbeat: options.heartbeat }),
     Page.layer({ storeDescription: options.storeDescription, authRequired: options.authRequired ?? false })
   )
   return Events.layerCloseStreamsFirst.pipe(
