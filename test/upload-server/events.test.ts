@@ -204,7 +204,8 @@ describe("the event stream with owners", () => {
         token.startsWith("user:") && token.length > 5
           ? Effect.succeed(token.slice(5))
           : Effect.fail(new Authorization.Unauthorized({ status: 401, reason: "expected Bearer user:<name>" }))
-      )
+      ),
+      settings: { expiresAfter: Duration.millis(1500) }
     })
   })
   afterAll(() => server.close())
@@ -222,6 +223,7 @@ describe("the event stream with owners", () => {
     const bob = await openEvents(server.url, as("bob"))
     await waitFor("bob's snapshot", () => bob.of(bobsEarlier).length === 1)
 
+    const bobsExpiring = await create(server, 5, as("bob"))
     const bobs = await create(server, 5, as("bob"))
     expect((await patch(server.endpoint + bobs, 0, randomData(5), as("bob"))).status).toBe(204)
     expect((await fetch(server.endpoint + bobsEarlier, { method: "DELETE", headers: { ...TUS, ...as("bob") } })).status)
@@ -231,7 +233,9 @@ describe("the event stream with owners", () => {
 
     await waitFor("alice's upload finished", () => alice.of(alices).length === 2)
     await waitFor("bob's events", () => bob.of(bobs).length === 2 && bob.of(bobsEarlier).length === 2)
-    // Bob's events came before alice's last one on the same store: had they been sent to alice, she would have them.
+    await waitFor("bob's upload expired", () => bob.of(bobsExpiring).some((event) => event.event === "delete"))
+    expect(bob.of(bobsExpiring).at(-1)).toEqual({ event: "delete", data: { id: bobsExpiring, reason: "expired" } })
+    // Bob's events came on the same store as alice's, the expiry last: had they been sent to alice, she would have them.
     expect(alice.events.map((event) => event.data.id ?? null)).toEqual([null, alices, alices])
     expect(bob.events.some((event) => event.data.id === alices)).toBe(false)
     await alice.close()
