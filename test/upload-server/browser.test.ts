@@ -112,11 +112,14 @@ describe("the upload page in Chromium with bearer JWTs", () => {
     fs.writeFileSync(file, data)
 
     const page = await browser.newPage()
+    const urls: Array<string> = []
+    page.on("request", (request) => urls.push(request.url()))
     await page.goto(`${jwtServer.url}/?chunkSize=${128 * 1024}`)
     await expect.poll(() => page.locator("#auth").isVisible()).toBe(true)
     // Without a token the listing is refused, and the page says so.
     await expect.poll(() => page.locator("#page-info").textContent()).toContain("listing failed")
-    await page.fill("#token", await token("alice"))
+    const alice = await token("alice")
+    await page.fill("#token", alice)
     await page.locator("#token").dispatchEvent("change")
     await page.setInputFiles("#picker", file)
     const row = page.locator(`.file[data-name="report.bin"]`)
@@ -135,6 +138,9 @@ describe("the upload page in Chromium with bearer JWTs", () => {
       })
       return ((await response.json()) as { uploads: Array<unknown> }).uploads.length
     }
+    // The page followed the event stream with the token in its header, never in a URL.
+    expect(urls.filter((url) => url.endsWith("/api/uploads/events")).length).toBeGreaterThanOrEqual(2)
+    expect(urls.filter((url) => url.includes(alice))).toEqual([])
     expect(await listing("alice")).toBe(1)
     expect(await listing("bob")).toBe(0)
     await page.close()

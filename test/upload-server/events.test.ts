@@ -16,7 +16,7 @@ import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
 import { rootNodes, uniqueNamespace, useRedisCluster } from "../support/fixtures.ts"
-import { type RedisServer, startRedisServer } from "../support/RedisServer.ts"
+import { redisCommand, type RedisServer, startRedisServer } from "../support/RedisServer.ts"
 import {
   type ChildServer,
   randomData,
@@ -305,7 +305,7 @@ const liveAcrossInstances = async (servers: Array<ChildServer>, env: Record<stri
   await events.close()
 }
 
-describe("two npm start instances on one Redis", () => {
+describe("on one Redis server", () => {
   let redis: RedisServer
   const redisScope = Scope.makeUnsafe()
   const servers: Array<ChildServer> = []
@@ -315,6 +315,27 @@ describe("two npm start instances on one Redis", () => {
   afterAll(async () => {
     await stopAll(servers)
     await Effect.runPromise(Scope.close(redisScope, Exit.void))
+  })
+
+  const subscribers = async () => {
+    const list = await Effect.runPromise(redisCommand(redis.port, "CLIENT", "LIST", "TYPE", "pubsub"))
+    return (list ?? "").split("\n").filter((line) => line.trim() !== "").length
+  }
+
+  it("a dropped subscriber connection is a resync, and a client going away closes the subscription", async () => {
+    const server = await startServer({ store: layerRedis({ url: redis.url, keyPrefix: uniqueNamespace() }) })
+    try {
+      const events = await openEvents(server.url)
+      // Created until seen: the subscription is live once an upload made after it arrives.
+      await waitFor("the stream is live", async () => events.of(await create(server, 5)).length > 0)
+      expect(await subscribers()).toBe(1)
+      expect(await Effect.runPromise(redisCommand(redis.port, "CLIENT", "KILL", "TYPE", "pubsub"))).toBe("1")
+      await waitFor("resync", () => events.events.some((event) => event.event === "resync"))
+      await events.close()
+      await waitFor("no subscriber connection left", async () => (await subscribers()) === 0)
+    } finally {
+      await server.close()
+    }
   })
 
   it("an upload sent to one instance moves live in the other's stream", async () => {
