@@ -3,13 +3,16 @@
  * page is uploaded with tus-js-client's browser build served by the server, paused and resumed, appears complete in
  * the live list, and downloads intact through the list's link. With bearer JWTs, the page takes a token and sends it
  * with every request, the download included. Two pages: an upload from one moves live on the other through
- * `/api/uploads/events`; where the store cannot watch, the page polls the listing.
+ * `/api/uploads/events`; a resync reads the uploads again; where the store cannot watch, the page polls the listing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { BaseKvStoreService, KvBackendError, memoryKvStore } from "effect-kv"
+import { layerRedis } from "effect-kv/redis"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Jose from "jose"
 import * as fs from "node:fs"
@@ -17,6 +20,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { type BrowserContext, chromium } from "playwright-core"
 import * as Jwt from "../../apps/upload-server/src/Jwt.ts"
+import { uniqueNamespace } from "../support/fixtures.ts"
+import { redisCommand, type RedisServer, startRedisServer } from "../support/RedisServer.ts"
 import { randomData, type RunningServer, sha256, startServer, tempDir } from "./support.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
@@ -234,6 +239,44 @@ describe("the upload page in Chromium on a store that cannot watch", () => {
     })
     const id = created.headers.get("location")!.split("/").pop()!
     await page.locator(`#uploads tr[data-id="${id}"]`).waitFor({ timeout: 10_000 })
+    await page.close()
+  })
+})
+
+describe("the upload page in Chromium on Redis", () => {
+  const redisScope = Scope.makeUnsafe()
+  let redis: RedisServer
+  let onRedis: RunningServer
+  beforeAll(async () => {
+    redis = await Effect.runPromise(Scope.provide(startRedisServer(), redisScope))
+    onRedis = await startServer({ store: layerRedis({ url: redis.url, keyPrefix: uniqueNamespace() }) })
+  }, 60_000)
+  afterAll(async () => {
+    await onRedis?.close()
+    await Effect.runPromise(Scope.close(redisScope, Exit.void))
+  })
+
+  it("reads the uploads again after a resync (the store's subscriber connection dropped)", async () => {
+    const page = await browser.newPage()
+    let streams = 0
+    page.on("request", (request) => {
+      if (request.url().endsWith("/api/uploads/events")) streams++
+    })
+    await page.goto(onRedis.url)
+    await expect.poll(() => page.locator("#page-info").textContent()).toBe("live")
+    const create = async () => {
+      const created = await fetch(onRedis.endpoint, {
+        method: "POST",
+        headers: { "Tus-Resumable": "1.0.0", "Upload-Length": "5" }
+      })
+      return created.headers.get("location")!.split("/").pop()!
+    }
+    await page.locator(`#uploads tr[data-id="${await create()}"]`).waitFor({ timeout: 10_000 })
+    expect(streams).toBe(1)
+    expect(await Effect.runPromise(redisCommand(redis.port, "CLIENT", "KILL", "TYPE", "pubsub"))).toBe("1")
+    await expect.poll(() => streams, { timeout: 15_000 }).toBe(2)
+    await page.locator(`#uploads tr[data-id="${await create()}"]`).waitFor({ timeout: 10_000 })
+    expect(await page.locator("#uploads tr").count()).toBe(2)
     await page.close()
   })
 })
