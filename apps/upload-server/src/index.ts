@@ -22,6 +22,11 @@ export * as Cleanup from "./Cleanup.ts"
 export * as Config from "./Config.ts"
 
 /**
+ * @since 0.2.0
+ */
+export * as Events from "./Events.ts"
+
+/**
  * @since 0.1.0
  */
 export * as Files from "./Files.ts"
