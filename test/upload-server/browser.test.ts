@@ -5,7 +5,7 @@
  * with every request, the download included. Two pages: an upload from one moves live on the other through
  * `/api/uploads/events`; a resync reads the uploads again; where the store cannot watch, the page polls the listing.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
 import { BaseKvStoreService, KvBackendError, memoryKvStore } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
 import * as Effect from "effect/Effect"
@@ -28,6 +28,8 @@ const CHROMIUM = "/usr/bin/chromium"
 
 let server: RunningServer
 let browser: BrowserContext
+/** Uncaught errors in any page: a script that fails to load or throws is a broken page, whatever the test checked. */
+const pageErrors: Array<string> = []
 beforeAll(async () => {
   server = await startServer()
   // A fresh profile per run: nothing from an earlier run (storage, cache) can make the test pass.
@@ -46,7 +48,11 @@ beforeAll(async () => {
       "--disable-sync"
     ]
   })
+  browser.on("page", (page) => page.on("pageerror", (error) => pageErrors.push(`${page.url()}: ${error.message}`)))
 }, 60_000)
+afterEach(() => {
+  expect(pageErrors.splice(0)).toEqual([])
+})
 afterAll(async () => {
   await browser?.close()
   await server?.close()
