@@ -17,7 +17,7 @@ import { createRequire } from "node:module"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Authorization, Unauthorized } from "./Authorization.ts"
-import { parseMetadata } from "./Tus.ts"
+import { view } from "./Events.ts"
 import { Uploads } from "./Uploads.ts"
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -51,17 +51,7 @@ export const layer = (options: { readonly storeDescription: string; readonly aut
       return HttpServerResponse.jsonUnsafe({
         store: storeDescription,
         cursor: next,
-        uploads: records.map((upload) => {
-          const metadata = upload.metadata === null ? null : parseMetadata(upload.metadata)
-          return {
-            id: upload.id,
-            length: upload.length,
-            offset: upload.offset,
-            expiresAt: upload.expiresAt,
-            filename: metadata?.get("filename") ?? null,
-            concat: upload.concat
-          }
-        })
+        uploads: records.map(view)
       }, { headers: { "Cache-Control": "no-store" } })
     }).pipe(
       Effect.catch((error) =>
