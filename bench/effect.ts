@@ -2,8 +2,10 @@
  * Child process: effect-kv inside Effect's ecosystem, each group beside Effect's own, in one process.
  *
  * - What a span costs: effect-kv's memory `get` and overwriting `set` with no tracer installed and with one (a tracer
- *   that makes Effect's native spans and exports nothing), beside Effect's `KeyValueStore.layerMemory`: 1,000 per
- *   `Effect.gen`.
+ *   that makes Effect's native spans and exports nothing), beside Effect's `KeyValueStore.layerMemory`, one per
+ *   `Effect.runSync` and 1,000 per `Effect.gen`, on random keys among 10,000. The three share this process and take
+ *   their samples in turns, so the ratio to `layerMemory` is free of the process-to-process spread of the memory
+ *   suite.
  * - `PersistedCache` hits and misses on effect-kv's backings beside Effect's own: `layerBackingMemory`,
  *   `layerBackingRedis` (over `@effect/platform-node`'s `NodeRedis`, given `--url`), `layerBackingSql` over SQLite and
  *   (given `--pg`) PostgreSQL. The cache keeps nothing in memory (`inMemoryCapacity: 0`), so every lookup reaches the
@@ -31,7 +33,7 @@ import * as path from "node:path"
 import { parseArgs } from "node:util"
 import * as SqliteClient from "../test/support/SqliteClient.ts"
 import type { ContractResult, ContractRow } from "./contract.ts"
-import { type Budget, check, consume, emit, log, main, sampleBatches, warmUp } from "./support/measure.ts"
+import { type Budget, check, consume, emit, log, main, sampleBatches, statsOf, warmUp } from "./support/measure.ts"
 
 const rows: Array<ContractRow> = []
 
@@ -69,9 +71,18 @@ const repeat = (count: number, body: (i: number) => Effect.Effect<unknown, unkno
 /** A tracer that makes Effect's native spans and exports nothing: the cost of a span itself. */
 const tracer = Tracer.make({ span: (options) => new Tracer.NativeSpan(options) })
 
+/** Keys in the span groups' stores, read and overwritten at random (as the memory suite does at this size). */
+const SPAN_KEYS = 10_000
+
+/** Each contender's samples are taken in this many slices, alternating with the others' in a rotating order. */
+const SLICES = 6
+
 const spans = async (budget: Budget) => {
   const N = 1000
-  const keys = Array.from({ length: N }, (_, i) => `upload:${String(i).padStart(6, "0")}`)
+  const keys = Array.from({ length: SPAN_KEYS }, () => `upload:${crypto.randomUUID()}`)
+  // Distinct flat values, as they arrive from requests: an overwrite never writes the value already there.
+  const values = Array.from({ length: 64 }, (_, i) => `${i}:`.padEnd(200, String.fromCharCode(97 + (i % 26))))
+  const picks = Array.from({ length: N }, () => keys[Math.floor(Math.random() * SPAN_KEYS)])
   const effectStore = Effect.runSync(Effect.scoped(Effect.map(
     Layer.build(KeyValueStore.layerMemory),
     (context) => Context.get(context, KeyValueStore.KeyValueStore)
@@ -81,33 +92,59 @@ const spans = async (budget: Budget) => {
     (context) => Context.get(context, BaseKvStoreService)
   )))
   for (const key of keys) {
-    Effect.runSync(effectStore.set(key, "v"))
-    Effect.runSync(store.set(key, "v"))
+    Effect.runSync(effectStore.set(key, values[0]))
+    Effect.runSync(store.set(key, values[0]))
+  }
+  const gen = (body: (i: number) => Effect.Effect<unknown, unknown>) => timeSync(N, repeat(N, body))
+  const perRunSync = (body: (i: number) => Effect.Effect<unknown, unknown>) => () => {
+    const start = performance.now()
+    for (let i = 0; i < N; i++) consume(Effect.runSync(body(i)))
+    return ((performance.now() - start) * 1e6) / N
   }
   for (
     const [operation, effectOp, ours] of [
-      ["get (hit)", (i: number) => effectStore.get(keys[i]), (i: number) => store.get(keys[i])],
-      ["set (overwrite)", (i: number) => effectStore.set(keys[i], "w"), (i: number) => store.set(keys[i], "w")]
+      ["get (hit)", (i: number) => effectStore.get(picks[i]), (i: number) => store.get(picks[i])],
+      [
+        "set (overwrite)",
+        (i: number) => effectStore.set(picks[i], values[i & 63]),
+        (i: number) => store.set(picks[i], values[i & 63])
+      ]
     ] as const
   ) {
-    const group = `spans: memory ${operation}, 1,000 per Effect.gen`
-    await record(
-      group,
-      "Effect KeyValueStore.layerMemory: the floor",
-      true,
-      N,
-      timeSync(N, repeat(N, effectOp)),
-      budget
-    )
-    await record(group, "effect-kv memory, no tracer installed", false, N, timeSync(N, repeat(N, ours)), budget)
-    await record(
-      group,
-      "effect-kv memory, a tracer installed (one span per operation)",
-      false,
-      N,
-      timeSync(N, repeat(N, ours).pipe(Effect.withTracer(tracer))),
-      budget
-    )
+    for (const [mode, time] of [["1 per runSync", perRunSync], ["1,000 per Effect.gen", gen]] as const) {
+      const group = `spans: memory ${operation}, ${mode}, ${SPAN_KEYS.toLocaleString("en-US")} keys, one process`
+      const contenders: ReadonlyArray<readonly [label: string, floor: boolean, sample: () => number]> = [
+        ["Effect KeyValueStore.layerMemory: the floor", true, time(effectOp)],
+        ["effect-kv memory, no tracer installed", false, time(ours)],
+        [
+          "effect-kv memory, a tracer installed (one span per operation)",
+          false,
+          mode === "1 per runSync"
+            ? perRunSync((i) => Effect.withTracer(ours(i), tracer))
+            : timeSync(N, repeat(N, ours).pipe(Effect.withTracer(tracer)))
+        ]
+      ]
+      for (const [, , sample] of contenders) await warmUp(sample, budget.minTimeMs / 2)
+      // In slices, each contender after another in a rotating order: a slow spell of the shared machine, or the heap
+      // growing, then falls on every contender alike rather than on whichever ran last.
+      const samples = contenders.map(() => [] as Array<number>)
+      const slice: Budget = {
+        minSamples: Math.max(2, Math.ceil(budget.minSamples / SLICES)),
+        maxSamples: Math.ceil(budget.maxSamples / SLICES),
+        minTimeMs: budget.minTimeMs / SLICES
+      }
+      for (let round = 0; round < SLICES; round++) {
+        for (let k = 0; k < contenders.length; k++) {
+          const index = (k + round) % contenders.length
+          samples[index].push(...(await sampleBatches(contenders[index][2], N, slice)).samples)
+        }
+      }
+      contenders.forEach(([label, floor], index) => {
+        const stats = statsOf(samples[index], N)
+        rows.push({ group, label, floor, stats })
+        log(`${group} | ${label}: p50 ${stats.p50.toFixed(1)} ns`)
+      })
+    }
   }
 }
 

@@ -51,6 +51,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Base64Url from "effect/encoding/Base64Url"
+import type * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -59,7 +60,7 @@ import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import { modifyRetries } from "./internal/metrics.ts"
-import { type Telemetry, traceStore } from "./internal/tracing.ts"
+import { isTracing, makeTracing, type Telemetry, traceStore } from "./internal/tracing.ts"
 import { deriveWatch } from "./internal/watch.ts"
 
 /**
@@ -668,6 +669,29 @@ export interface MakeOptions {
   readonly telemetry?: Telemetry | undefined
 }
 
+const SyncId: unique symbol = Symbol.for("effect-kv/BaseKvStore/sync")
+
+/**
+ * A primitive that does all its work in one synchronous step of the calling fiber, as the memory store's do. `make`
+ * runs `run` in the very step that checks for a tracer (and opens and closes the span around it when one is
+ * installed), so the operation costs one fiber step, traced or not. Used by `make` for `get`, `set`, `delete` and
+ * `has`; a primitive replaced by a plain function (`{ ...primitives, get }`) runs as the effect it returns.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const syncPrimitive = <Args extends ReadonlyArray<unknown>, A>(
+  run: (fiber: Fiber.Fiber<unknown, unknown>, ...args: Args) => A
+): (...args: Args) => Effect.Effect<A> =>
+  Object.assign((...args: Args) => Effect.withFiberSucceed((fiber) => run(fiber, ...args)), { [SyncId]: run })
+
+const syncOf = <Args extends ReadonlyArray<unknown>, A>(
+  primitive: ((...args: Args) => Effect.Effect<A, KvStoreError>) | undefined
+): ((fiber: Fiber.Fiber<unknown, unknown>, ...args: Args) => A) | undefined =>
+  (primitive as { readonly [SyncId]?: (fiber: Fiber.Fiber<unknown, unknown>, ...args: Args) => A } | undefined)?.[
+    SyncId
+  ]
+
 /**
  * Where a backend's `subscribe` delivers changes.
  *
@@ -952,17 +976,61 @@ export const make = (options: MakeOptions): BaseKvStore => {
       ))
   const watch = deriveWatch({ subscribe, getMany, listAfter, pageSize: STREAM_PAGE })
 
+  const tracing = makeTracing(options.telemetry ?? OTHER)
+  // The backend's synchronous primitives, run in the step that checks for a tracer (see `syncPrimitive`).
+  const getSync = syncOf(options.get)
+  const setSync = syncOf(options.set)
+  const deleteSync = syncOf(options.delete)
+  const hasSync = syncOf(options.has)
+  const selfTraced = new Set<Operation>()
+  if (getSync !== undefined) selfTraced.add("get")
+  if (setSync !== undefined) selfTraced.add("set")
+  if (deleteSync !== undefined) selfTraced.add("delete")
+  if (hasSync !== undefined) selfTraced.add("has")
+  /** A refused argument of a self-traced operation still gets its span, with `error.type`. */
+  const refuse = (operation: Operation, error: KvInputError) =>
+    selfTraced.has(operation) ? tracing.traced(operation, Effect.fail(error)) : Effect.fail(error)
+  const setValid = (key: string, value: string, expiry: Expiry): Effect.Effect<void, KvStoreError> =>
+    setSync === undefined ? options.set(key, value, expiry) : Effect.withFiberSucceed((fiber) =>
+      isTracing(fiber)
+        ? tracing.sync(fiber, "set", () => setSync(fiber, key, value, expiry))
+        : setSync(fiber, key, value, expiry)
+    )
+
   const store: BaseKvStore = {
-    get: (key) => isValidKey(key) ? get(key) : Effect.fail(invalidKey("get", key)),
+    get: (key) =>
+      !isValidKey(key)
+        ? refuse("get", invalidKey("get", key))
+        : getSync === undefined
+        ? get(key)
+        : Effect.withFiberSucceed((fiber) =>
+          isTracing(fiber) ? tracing.sync(fiber, "get", () => getSync(fiber, key)) : getSync(fiber, key)
+        ),
     set: (key, value, writeOptions) =>
       !isValidKey(key)
-        ? Effect.fail(invalidKey("set", key))
+        ? refuse("set", invalidKey("set", key))
         : !isValidValue(value)
-        ? Effect.fail(invalidValue(key, value))
-        : withExpiry("set", key, writeOptions, (expiry) => options.set(key, value, expiry)),
-    delete: (key) => isValidKey(key) ? options.delete(key) : Effect.fail(invalidKey("delete", key)),
+        ? refuse("set", invalidValue(key, value))
+        : writeOptions === undefined
+        ? setValid(key, value, null)
+        : withExpiry("set", key, writeOptions, (expiry) => setValid(key, value, expiry)),
+    delete: (key) =>
+      !isValidKey(key)
+        ? refuse("delete", invalidKey("delete", key))
+        : deleteSync === undefined
+        ? options.delete(key)
+        : Effect.withFiberSucceed((fiber) =>
+          isTracing(fiber) ? tracing.sync(fiber, "delete", () => deleteSync(fiber, key)) : deleteSync(fiber, key)
+        ),
     list: (prefix) => isValidPrefix(prefix) ? options.list(prefix) : Effect.fail(invalidPrefix(prefix)),
-    has: (key) => isValidKey(key) ? has(key) : Effect.fail(invalidKey("has", key)),
+    has: (key) =>
+      !isValidKey(key)
+        ? refuse("has", invalidKey("has", key))
+        : hasSync === undefined
+        ? has(key)
+        : Effect.withFiberSucceed((fiber) =>
+          isTracing(fiber) ? tracing.sync(fiber, "has", () => hasSync(fiber, key)) : hasSync(fiber, key)
+        ),
     getMany: (keys) => {
       const error = checkKeys("getMany", keys)
       return error !== undefined ? Effect.fail(error) : keys.length === 0 ? Effect.succeed([]) : getMany(keys)
@@ -1085,7 +1153,7 @@ export const make = (options: MakeOptions): BaseKvStore => {
     subscribe
   }
   const telemetry = options.telemetry ?? OTHER
-  const traced = traceStore(store, telemetry)
+  const traced = traceStore(store, tracing, selfTraced)
   Object.defineProperty(traced, PrimitivesId, { value: primitives })
   Object.defineProperty(traced, TelemetryId, { value: telemetry })
   return BaseKvStoreService.of(traced)

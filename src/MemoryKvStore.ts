@@ -37,6 +37,7 @@ import {
   type Expiry,
   make,
   type MakeOptions,
+  syncPrimitive,
   type Telemetry,
   type WatchEvent,
   type WatchSink
@@ -212,6 +213,15 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
   }
 
   const write = (s: MemoryState, key: string, value: string, expiry: Expiry, fiber: Fiber.Fiber<unknown, unknown>) => {
+    if (expiry === null && s.expiries.size === 0 && maxEntries === undefined) {
+      // The common write (no ttl anywhere, no bound): one hash lookup, the map's size telling an insert from an
+      // overwrite. With no key holding a ttl, nothing is due to expire, and stale heap entries can wait.
+      const size = s.values.size
+      s.values.set(key, value)
+      if (s.values.size !== size) s.index.set(key, undefined)
+      if (sinks.size !== 0) emit({ _tag: "Set", key, value })
+      return
+    }
     sweep(s, fiber)
     // An expired key must not lend its expiry to "keep".
     const existed = alive(s, key, fiber) !== undefined
@@ -291,13 +301,14 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
   return {
     // No database behind it: the store is this process's memory, so its spans say `db.system.name: memory`.
     telemetry: MEMORY_TELEMETRY,
-    get: (key) => Effect.withFiberSucceed((fiber) => read(key, fiber)),
-    set: (key, value, expiry) =>
-      Effect.withFiberSucceed((fiber) => write(Ref.getUnsafe(state), key, value, expiry, fiber)),
-    delete: (key) =>
-      Effect.sync(() => {
-        remove(Ref.getUnsafe(state), key)
-      }),
+    // Every operation is one synchronous step: these four, the hottest, let `make` trace them in that same step.
+    get: syncPrimitive((fiber, key: string) => read(key, fiber)),
+    set: syncPrimitive((fiber, key: string, value: string, expiry: Expiry) => {
+      write(Ref.getUnsafe(state), key, value, expiry, fiber)
+    }),
+    delete: syncPrimitive((_fiber, key: string) => {
+      remove(Ref.getUnsafe(state), key)
+    }),
     list: (prefix) => Effect.withFiberSucceed((fiber) => scan(prefix, prefix, false, Infinity, fiber)),
     listAfter: (prefix, after, limit) =>
       Effect.withFiberSucceed((fiber) =>
@@ -305,7 +316,7 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
           ? scan(prefix, prefix, false, limit + 1, fiber)
           : scan(prefix, prefix + after, true, limit + 1, fiber)
       ),
-    has: (key) => Effect.withFiberSucceed((fiber) => alive(Ref.getUnsafe(state), key, fiber) !== undefined),
+    has: syncPrimitive((fiber, key: string) => alive(Ref.getUnsafe(state), key, fiber) !== undefined),
     getMany: (keys) => Effect.withFiberSucceed((fiber) => keys.map((key) => read(key, fiber))),
     setMany: (entries, expiry) =>
       Effect.withFiberSucceed((fiber) => {

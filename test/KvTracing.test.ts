@@ -65,11 +65,13 @@ const traced = (name: string, layer: Layer.Layer<BaseKvStoreService, unknown>, e
         yield* store.getMany([SECRET_KEY, "b", "c"])
         yield* store.modify(SECRET_KEY, (v) => v + "!")
         yield* Effect.flip(store.get(""))
+        assert.isTrue(yield* store.has(SECRET_KEY))
+        yield* store.delete(SECRET_KEY)
       }).pipe(Effect.withSpan("caller"), Effect.withTracer(tracer))
 
       const caller = spans.find((span) => span.name === "caller")!
       const operations = ours().map((span) => span.attributes.get("db.operation.name"))
-      assert.deepStrictEqual(operations, ["set", "get", "getMany", "modify", "get"])
+      assert.deepStrictEqual(operations, ["set", "get", "getMany", "modify", "get", "has", "delete"])
       for (const span of ours()) {
         const operation = span.attributes.get("db.operation.name") as string
         assert.strictEqual(span.name, expected.target === undefined ? operation : `${operation} ${expected.target}`)

@@ -63,6 +63,21 @@ export const sampleBatches = async (
   }
 }
 
+/** The stats of samples pooled from several measurements of one thing. */
+export const statsOf = (samples: ReadonlyArray<number>, batch: number): Stats => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+  return {
+    samples: sorted,
+    min: sorted[0],
+    p25: at(0.25),
+    p50: at(0.5),
+    p75: at(0.75),
+    max: sorted[sorted.length - 1],
+    batch
+  }
+}
+
 /**
  * Runs `sample` for at least `ms` milliseconds (and `minCalls` times), so V8 has optimised the measured code before mitata's
  * own warm-up call and samples: a few thousand calls are not always enough for the optimising compiler to kick in.

@@ -67,6 +67,14 @@ export const memorySummary = (
     ).flatMap((result) => result.rows.filter((row) => row.op === op && row.mode === mode).map((row) => row.stats))
   )
 
+/** A row of the contract suite's groups (the contract and effect children), pooled across rounds or of one. */
+const contractSummary = (results: Results, group: string, label: string, round?: number): Summary | undefined =>
+  pool(
+    results.contract.filter((result) => round === undefined || result.round === round).flatMap((result) =>
+      result.rows.filter((row) => row.group === group && row.label === label).map((row) => row.stats)
+    )
+  )
+
 export const redisOpsSummary = (
   results: Results,
   contender: RedisContenderName,
@@ -732,6 +740,20 @@ export const targets = (results: Results): Array<TargetRow> => {
         memorySummary(results, "layerMemory", largest, op, mode, round)
       ])
       rows.push(comparison === undefined ? notMeasured(target, skipped) : slowdownRow(target, comparison, 3))
+    }
+  }
+
+  // The same comparison with both stores in one process, their samples interleaved (bench/effect.ts): what a program
+  // pays for effect-kv's contract (input checks, expiry, the sorted index, the tracer check) on a hit and an overwrite.
+  for (const operation of ["get (hit)", "set (overwrite)"]) {
+    for (const mode of ["1 per runSync", "1,000 per Effect.gen"]) {
+      const group = `spans: memory ${operation}, ${mode}, 10,000 keys, one process`
+      const target = `memory ${operation}, ${mode}, both in one process: effect-kv (no tracer) ≤ 1.1× layerMemory`
+      const comparison = compare(results, (round) => [
+        contractSummary(results, group, "effect-kv memory, no tracer installed", round),
+        contractSummary(results, group, "Effect KeyValueStore.layerMemory: the floor", round)
+      ])
+      rows.push(comparison === undefined ? notMeasured(target, skipped) : slowdownRow(target, comparison, 1.1))
     }
   }
 
