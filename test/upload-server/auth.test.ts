@@ -110,7 +110,8 @@ describe("npm run example:mount", () => {
     const exited = new Promise((resolve) => child.once("exit", resolve))
     try {
       const base = `http://127.0.0.1:${port}`
-      await waitFor("/health", () => fetch(`${base}/health`).then((r) => r.ok, () => false), 30_000)
+      // Starting tsx and compiling the example takes seconds, and tens of them on a loaded machine.
+      await waitFor("/health", () => fetch(`${base}/health`).then((r) => r.ok, () => false), 90_000)
       expect(await (await fetch(`${base}/health`)).json()).toEqual({ status: "ok" })
       const data = randomData(100 * 1024)
       const url = await upload(data, {
@@ -128,5 +129,5 @@ describe("npm run example:mount", () => {
       child.kill("SIGTERM")
     }
     await exited
-  })
+  }, 120_000)
 })
