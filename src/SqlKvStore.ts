@@ -46,11 +46,13 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type BaseKvStore, BaseKvStoreService, type KvBackendError, type Telemetry } from "./BaseKvStore.ts"
 import { canListen, pgSubscribe } from "./internal/pgWatch.ts"
 import { reasonOf, sqlClientExecutor } from "./internal/sqlClientExecutor.ts"
+import { pruneChanges, sqliteSubscribe } from "./internal/sqliteWatch.ts"
 import {
   backendError,
   DEFAULT_TABLE,
@@ -167,19 +169,23 @@ const makeWith = (
       )
     )
     yield* purgeExpired(executor, store)
+    if (dialect === "sqlite") {
+      // The change log of watches, if one was ever started on this table, is pruned with the expired rows.
+      yield* pruneChanges(executor, store.table).pipe(
+        Effect.repeat(Schedule.spaced(store.purgeIntervalMs)),
+        Effect.forkScoped
+      )
+    }
+    const watchOptions = { table: store.table, keyPrefix: store.keyPrefix, purge: purgeOnce(executor, store) }
     return makeStore(
       executor,
       store,
       telemetry,
-      dialect === "pg" && canListen(client)
-        ? (read) =>
-          pgSubscribe({
-            client,
-            table: store.table,
-            keyPrefix: store.keyPrefix,
-            read,
-            purge: purgeOnce(executor, store)
-          })
+      dialect === "sqlite"
+        // SQLite has no notifications: the same change log as layerSqlite's, read through the client.
+        ? (read) => sqliteSubscribe({ ...watchOptions, executor, read })
+        : canListen(client)
+        ? (read) => pgSubscribe({ ...watchOptions, client, read })
         : undefined
     )
   })
