@@ -10,8 +10,6 @@ for (const client of ["node-redis", "ioredis"] as const) {
     `redis cluster, 3 masters (${client})`,
     Layer.suspend(() =>
       layerRedis({ cluster: { rootNodes: rootNodes(cluster()) }, client, keyPrefix: uniqueNamespace() })
-    ),
-    // watch on a Cluster is not done yet: its stream fails with KvBackendError (issue 15).
-    { watch: false }
+    )
   )
 }
