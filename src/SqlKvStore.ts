@@ -32,6 +32,10 @@
  * (`startupParameters`); `layerSql`'s `timeout` adds a deadline of effect-kv's own instead, which also covers a
  * connection that stopped answering, for a few microseconds of CPU per statement (a timer and a fiber).
  *
+ * **Watching.** `watch` on PostgreSQL is `LISTEN`/`NOTIFY` on a session of its own (with a `PgClient`); on SQLite it is
+ * the change log of `effect-kv/sqlite`, installed and polled through the client, so writes of other connections and
+ * processes to the file are seen (see the README's table).
+ *
  * **Limits.** A value of `MAX_VALUE_LENGTH` is up to 48 MiB as UTF-8: give a `PgClient` of your own
  * `maxMessageSize: 64 * 1024 * 1024` (its default refuses rows above 16 MiB; `layerPg` does this). PostgreSQL indexes
  * at most about 2700 bytes per key, two per UTF-16 code unit: any key the contract allows fits beside a `keyPrefix`

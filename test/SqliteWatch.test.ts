@@ -7,14 +7,14 @@ import { assert, describe, it } from "@effect/vitest"
 import type { WatchEvent } from "effect-kv"
 import { layerSql } from "effect-kv/sql"
 import { layerSqlite } from "effect-kv/sqlite"
-import * as Layer from "effect/Layer"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { loadDriver } from "../src/internal/sqliteDriver.ts"
 import { buildStore, eventually, holds } from "./support/fixtures.ts"
 import { incrementConcurrently } from "./support/processes.ts"
-import * as SqliteClient from "./support/SqliteClient.ts"
 import { uniqueTable, useSqliteDir } from "./support/sqlFixtures.ts"
+import * as SqliteClient from "./support/SqliteClient.ts"
 
 const sqlite = useSqliteDir()
 

@@ -173,7 +173,13 @@ export const clusterSubscribe = (
     const masters = Effect.tryPromise({
       try: () => adapter.call("", ["CLUSTER", "SLOTS"], false),
       catch: (cause) =>
-        backendError("watch", prefix, "Unavailable", `cannot read the cluster's masters: ${describeCause(cause)}`, cause)
+        backendError(
+          "watch",
+          prefix,
+          "Unavailable",
+          `cannot read the cluster's masters: ${describeCause(cause)}`,
+          cause
+        )
     }).pipe(Effect.map(mastersOf))
 
     /** Brings the subscribers in line with the masters; a later round's new subscribers each mean a `Resync`. */
@@ -205,10 +211,12 @@ export const clusterSubscribe = (
 
     yield* round(true)
     yield* Effect.raceFirst(Effect.sleep(TOPOLOGY_INTERVAL), Queue.take(wake)).pipe(
-      Effect.andThen(round(false).pipe(
-        Effect.catchIf((error) => error.reason === "Unavailable", () => Effect.void),
-        Effect.tapError((error) => Effect.sync(() => sink.fail(error)))
-      )),
+      Effect.andThen(
+        round(false).pipe(
+          Effect.catchIf((error) => error.reason === "Unavailable", () => Effect.void),
+          Effect.tapError((error) => Effect.sync(() => sink.fail(error)))
+        )
+      ),
       Effect.forever,
       Effect.ignore,
       Effect.forkScoped
