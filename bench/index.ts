@@ -109,11 +109,11 @@ const renderMechanism = (result: MechanismResult): string => {
   const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   return [
     "\nwatch on Redis: the server's cost per SET (64 in flight, one subscriber), per round",
-    `plain SET, no notifications           ${median(result.plain).toFixed(0)} ns`,
-    `SET with keyspace notifications       ${median(result.notifications).toFixed(0)} ns, ${
+    `${"plain SET, no notifications".padEnd(40)} ${median(result.plain).toFixed(0)} ns`,
+    `${"SET with keyspace notifications".padEnd(40)} ${median(result.notifications).toFixed(0)} ns, ${
       ratio(result.notifications, result.plain)
     } of plain`,
-    `script: SET + PUBLISH (publish on write) ${median(result.publishing).toFixed(0)} ns, ${
+    `${"script: SET + PUBLISH (publish on write)".padEnd(40)} ${median(result.publishing).toFixed(0)} ns, ${
       ratio(result.publishing, result.plain)
     } of plain, ${ratio(result.publishing, result.notifications)} of notifications`,
     ""
