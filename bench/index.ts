@@ -41,7 +41,7 @@ import { renderDocument, renderTerminal, type Results } from "./support/report.t
 import { SQL_CONTENDERS } from "./support/sqlContenders.ts"
 import { UPLOAD_CONTENDERS } from "./support/uploadContenders.ts"
 import type { UploadResult } from "./uploads.ts"
-import type { WatchResult } from "./watch.ts"
+import type { MechanismResult, WatchResult } from "./watch.ts"
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 
@@ -97,6 +97,28 @@ type Suite = typeof SUITES[number]
 const rotate = <A>(items: ReadonlyArray<A>, by: number): Array<A> => items.map((_, i) => items[(i + by) % items.length])
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+
+/** The cost of each way for a Redis watch to learn of writes, as ratios to the plain `SET`: median (min-max). */
+const renderMechanism = (result: MechanismResult): string => {
+  const ratio = (xs: ReadonlyArray<number>, ys: ReadonlyArray<number>) => {
+    const ratios = xs.map((x, i) => x / ys[i]).sort((a, b) => a - b)
+    return `${ratios[Math.floor(ratios.length / 2)].toFixed(2)}× (${ratios[0].toFixed(2)}-${
+      ratios[ratios.length - 1].toFixed(2)
+    })`
+  }
+  const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  return [
+    "\nwatch on Redis: the server's cost per SET (64 in flight, one subscriber), per round",
+    `${"plain SET, no notifications".padEnd(40)} ${median(result.plain).toFixed(0)} ns`,
+    `${"SET with keyspace notifications".padEnd(40)} ${median(result.notifications).toFixed(0)} ns, ${
+      ratio(result.notifications, result.plain)
+    } of plain`,
+    `${"script: SET + PUBLISH (publish on write)".padEnd(40)} ${median(result.publishing).toFixed(0)} ns, ${
+      ratio(result.publishing, result.plain)
+    } of plain, ${ratio(result.publishing, result.notifications)} of notifications`,
+    ""
+  ].join("\n")
+}
 
 const progress = (message: string): void => {
   process.stderr.write(`${message}\n`)
@@ -403,6 +425,7 @@ const run = async (): Promise<number> => {
   }
 
   const watchResults: Array<WatchResult> = []
+  let mechanismResult: MechanismResult | undefined
   if (runs("watch")) {
     const scope = Scope.makeUnsafe()
     try {
@@ -422,6 +445,14 @@ const run = async (): Promise<number> => {
         ])
         if (result !== undefined) watchResults.push(result)
       }
+      progress("watch, mechanism")
+      mechanismResult = await child<MechanismResult>("watch mechanism", "watch.ts", [
+        "--backend",
+        "mechanism",
+        "--redis",
+        redis.url,
+        ...quickFlag
+      ])
     } catch (error) {
       results.failures.push(`watch suite: ${error instanceof Error ? error.message : String(error)}`)
     } finally {
@@ -441,6 +472,7 @@ const run = async (): Promise<number> => {
 
   process.stdout.write(renderTerminal(results))
   if (watchResults.length > 0) process.stdout.write(renderWatch(watchResults))
+  if (mechanismResult !== undefined) process.stdout.write(renderMechanism(mechanismResult))
   progress(`\nraw results: ${path.relative(ROOT, resultsFile)}; wall time ${seconds(results.wallMs)}`)
 
   if (results.failures.length > 0) {

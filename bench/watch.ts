@@ -8,6 +8,13 @@
  *   events per second.
  * - write cost: the same sequential `set`s with no watcher and with one watcher consuming every event, in alternating
  *   rounds; the ratio of the two per round (its median and spread are what the orchestrator prints).
+ *
+ * `--backend mechanism` (with `--redis`) instead measures what the Redis watch is built on, on the server alone, with
+ * a raw ioredis client: `--sets` `SET`s, 64 in flight so that the server's work rather than the round trip is timed,
+ * (a) with keyspace notifications on and one subscriber of the keyspace pattern, which is what `watch` uses, against
+ * (b) with notifications off and a script that sets and `PUBLISH`es the event, which publishing on write would need,
+ * and (c) a plain `SET` with notifications off, for reference; in rotating rounds. The subscribers are `redis-cli`
+ * processes, so that this process times the writes alone.
  */
 import { type BaseKvStore, BaseKvStoreService, makeMemoryBaseKvStore, type WatchEvent } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
@@ -18,6 +25,8 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { Redis } from "ioredis"
+import { type ChildProcess, spawn } from "node:child_process"
 import { parseArgs } from "node:util"
 import { check, emit, log, main, now } from "./support/measure.ts"
 
@@ -30,6 +39,69 @@ export interface WatchResult {
   /** Nanoseconds per `set`, per round, without and with a watcher. */
   readonly plainNs: ReadonlyArray<number>
   readonly watchedNs: ReadonlyArray<number>
+}
+
+/** Nanoseconds per set, per round, of the three ways to learn of a write on Redis (see the module's description). */
+export interface MechanismResult {
+  readonly notifications: ReadonlyArray<number>
+  readonly publishing: ReadonlyArray<number>
+  readonly plain: ReadonlyArray<number>
+}
+
+const IN_FLIGHT = 64
+
+/** A subscriber in a process of its own (`redis-cli`), as a watcher on another machine would be; its output is dropped. */
+const subscriberProcess = (url: string, ...command: ReadonlyArray<string>): ChildProcess =>
+  spawn("redis-cli", ["-u", url, ...command], { stdio: ["ignore", "ignore", "inherit"] })
+
+const mechanism = async (url: string, sets: number, rounds: number): Promise<MechanismResult> => {
+  const redis = new Redis(url)
+  const subscribers = [
+    subscriberProcess(url, "PSUBSCRIBE", "__keyspace@0__:mech:*"),
+    subscriberProcess(url, "SUBSCRIBE", "mech-events")
+  ]
+  try {
+    const subscribed = async () =>
+      Number(await redis.pubsub("NUMPAT")) === 1 &&
+      Number(((await redis.pubsub("NUMSUB", "mech-events")) as Array<unknown>)[1]) === 1
+    for (let waited = 0; !(await subscribed()); waited += 10) {
+      check(waited < 10_000, "the subscribers are there")
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    const script = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', 'mech-events', KEYS[1]) return 1"
+    const sha = String(await redis.script("LOAD", script))
+    const timed = async (notify: string, set: (key: string, value: string) => Promise<unknown>) => {
+      await redis.config("SET", "notify-keyspace-events", notify)
+      const start = now()
+      for (let i = 0; i < sets; i += IN_FLIGHT) {
+        const batch: Array<Promise<unknown>> = []
+        for (let j = i; j < Math.min(sets, i + IN_FLIGHT); j++) batch.push(set(`mech:k${j % 1000}`, String(j)))
+        await Promise.all(batch)
+      }
+      return ((now() - start) * 1e6) / sets
+    }
+    const ways = {
+      notifications: () => timed("Kg$xe", (key, value) => redis.set(key, value)),
+      publishing: () => timed("", (key, value) => redis.evalsha(sha, 1, key, value)),
+      plain: () => timed("", (key, value) => redis.set(key, value))
+    }
+    const result = { notifications: [] as Array<number>, publishing: [] as Array<number>, plain: [] as Array<number> }
+    // One untimed pass of each for the optimising compiler, then rounds whose order rotates.
+    for (const way of Object.values(ways)) await way()
+    const names = Object.keys(ways) as Array<keyof typeof ways>
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(round + k) % names.length]
+        result[name].push(await ways[name]())
+      }
+    }
+    check(await subscribed(), "the subscribers stayed subscribed throughout")
+    await redis.config("SET", "notify-keyspace-events", "")
+    return result
+  } finally {
+    for (const subscriber of subscribers) subscriber.kill()
+    redis.disconnect()
+  }
 }
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
@@ -137,6 +209,12 @@ main(async () => {
   })
   const backend = values.backend ?? "memory"
   const quick = values.quick === true
+  if (backend === "mechanism") {
+    const sets = quick ? 20_000 : 100_000
+    log(`watch mechanism on Redis: ${sets} sets, ${quick ? 3 : 7} rounds`)
+    emit(await mechanism(values.redis!, sets, quick ? 3 : 7))
+    return
+  }
   const writes = quick ? 500 : 5000
   const burst = quick ? 2000 : 20_000
   const rounds = quick ? 3 : 5

@@ -32,6 +32,10 @@
  * (`startupParameters`); `layerSql`'s `timeout` adds a deadline of effect-kv's own instead, which also covers a
  * connection that stopped answering, for a few microseconds of CPU per statement (a timer and a fiber).
  *
+ * **Watching.** `watch` on PostgreSQL is `LISTEN`/`NOTIFY` on a session of its own (with a `PgClient`); on SQLite it is
+ * the change log of `effect-kv/sqlite`, installed and polled through the client, so writes of other connections and
+ * processes to the file are seen (see the README's table).
+ *
  * **Limits.** A value of `MAX_VALUE_LENGTH` is up to 48 MiB as UTF-8: give a `PgClient` of your own
  * `maxMessageSize: 64 * 1024 * 1024` (its default refuses rows above 16 MiB; `layerPg` does this). PostgreSQL indexes
  * at most about 2700 bytes per key, two per UTF-16 code unit: any key the contract allows fits beside a `keyPrefix`
@@ -46,11 +50,13 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type BaseKvStore, BaseKvStoreService, type KvBackendError, type Telemetry } from "./BaseKvStore.ts"
 import { canListen, pgSubscribe } from "./internal/pgWatch.ts"
 import { reasonOf, sqlClientExecutor } from "./internal/sqlClientExecutor.ts"
+import { pruneChanges, sqliteSubscribe } from "./internal/sqliteWatch.ts"
 import {
   backendError,
   DEFAULT_TABLE,
@@ -167,19 +173,23 @@ const makeWith = (
       )
     )
     yield* purgeExpired(executor, store)
+    if (dialect === "sqlite") {
+      // The change log of watches, if one was ever started on this table, is pruned with the expired rows.
+      yield* pruneChanges(executor, store.table).pipe(
+        Effect.repeat(Schedule.spaced(store.purgeIntervalMs)),
+        Effect.forkScoped
+      )
+    }
+    const watchOptions = { table: store.table, keyPrefix: store.keyPrefix, purge: purgeOnce(executor, store) }
     return makeStore(
       executor,
       store,
       telemetry,
-      dialect === "pg" && canListen(client)
-        ? (read) =>
-          pgSubscribe({
-            client,
-            table: store.table,
-            keyPrefix: store.keyPrefix,
-            read,
-            purge: purgeOnce(executor, store)
-          })
+      dialect === "sqlite"
+        // SQLite has no notifications: the same change log as layerSqlite's, read through the client.
+        ? (read) => sqliteSubscribe({ ...watchOptions, executor, read })
+        : canListen(client)
+        ? (read) => pgSubscribe({ ...watchOptions, client, read })
         : undefined
     )
   })

@@ -11,7 +11,16 @@ for (const client of ["node-redis", "ioredis"] as const) {
     Layer.suspend(() =>
       layerRedis({ cluster: { rootNodes: rootNodes(cluster()) }, client, keyPrefix: uniqueNamespace() })
     ),
-    // watch on a Cluster is not done yet: its stream fails with KvBackendError (issue 15).
+    // Keys on all three masters: each master's notifications come on a connection of their own, so one writer's
+    // order holds per master but not across them (a setMany split by slot is three concurrent writes), and the
+    // suite's order checks cannot pass. Everything else of watch is checked on a cluster below (one hash slot) and
+    // in RedisClusterWatch.test.ts (keys on every master, failover).
     { watch: false }
+  )
+  conformance(
+    `redis cluster, a namespace in one hash slot (${client})`,
+    Layer.suspend(() =>
+      layerRedis({ cluster: { rootNodes: rootNodes(cluster()) }, client, keyPrefix: `{${uniqueNamespace()}}` })
+    )
   )
 }

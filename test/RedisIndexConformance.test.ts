@@ -24,8 +24,6 @@ for (const client of ["node-redis", "ioredis"] as const) {
         keyPrefix: `{${uniqueNamespace()}}`,
         orderedIndex: true
       })
-    ),
-    // A cluster's watch is not built yet (see RedisCluster.test.ts): the rest of the contract still runs here.
-    { watch: false }
+    )
   )
 }

@@ -13,7 +13,5 @@ conformance("sqlite", Layer.suspend(() => layerSqlite({ filename: sqlite.file() 
 // The same store through Effect's SqlClient, as a program that already has a SQLite client would run it.
 conformance(
   "sql (SQLite through SqlClient)",
-  Layer.suspend(() => layerSql().pipe(Layer.provide(SqliteClient.layer({ filename: sqlite.file() })))),
-  // watch through a SQLite SqlClient is not done yet (layerSqlite has it): the stream fails with KvBackendError.
-  { watch: false }
+  Layer.suspend(() => layerSql().pipe(Layer.provide(SqliteClient.layer({ filename: sqlite.file() }))))
 )

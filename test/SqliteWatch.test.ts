@@ -1,16 +1,20 @@
 /**
  * watch on SQLite, beyond the conformance suite (SqliteKvStore.test.ts runs it, watch checks included): writes from
- * another connection and another process, and the change log installed by the first watch only.
+ * another connection and another process, the change log installed by the first watch only, and the same watch
+ * through an Effect `SqlClient` (`layerSql`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { WatchEvent } from "effect-kv"
+import { layerSql } from "effect-kv/sql"
 import { layerSqlite } from "effect-kv/sqlite"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { loadDriver } from "../src/internal/sqliteDriver.ts"
 import { buildStore, eventually, holds } from "./support/fixtures.ts"
 import { incrementConcurrently } from "./support/processes.ts"
 import { uniqueTable, useSqliteDir } from "./support/sqlFixtures.ts"
+import * as SqliteClient from "./support/SqliteClient.ts"
 
 const sqlite = useSqliteDir()
 
@@ -93,4 +97,37 @@ describe("sqlite backend: watch", () => {
       assert.deepStrictEqual(values, [...values].sort((a, b) => a - b), "in commit order")
       assert.isAtLeast(values.length, 2)
     }).pipe(Effect.scoped), 60_000)
+
+  it.live(
+    "through a SqlClient (layerSql), sees the writes of another connection, on either layer, to the same file",
+    () =>
+      Effect.gen(function*() {
+        const filename = sqlite.file()
+        const table = uniqueTable()
+        const overClient = () => layerSql({ table }).pipe(Layer.provide(SqliteClient.layer({ filename })))
+        const watcher = yield* buildStore(overClient())
+        const writers = [yield* buildStore(overClient()), yield* buildStore(layerSqlite({ filename, table }))]
+        const events = yield* recording(watcher.watch("job:"))
+        yield* eventually(
+          "the watch goes live",
+          10_000,
+          Effect.andThen(writers[0].set("job:probe", ""), sawSet(events, "probe"))
+        )
+        for (const [i, writer] of writers.entries()) {
+          yield* writer.set(`job:${i}`, `queued by ${i}`)
+          yield* writer.delete(`job:${i}`)
+          yield* eventually(
+            `the delete of writer ${i} arrives`,
+            10_000,
+            holds(Effect.sync(() => events.some((event) => event._tag === "Delete" && event.key === String(i))))
+          )
+          const relevant = events.filter((event) => event._tag === "Resync" || event.key === String(i))
+          assert.deepStrictEqual(relevant.at(-1), { _tag: "Delete", key: String(i) })
+          for (const event of relevant.slice(0, -1)) {
+            assert.deepStrictEqual(event, { _tag: "Set", key: String(i), value: `queued by ${i}` })
+          }
+        }
+      }).pipe(Effect.scoped),
+    30_000
+  )
 })

@@ -17,8 +17,8 @@
  * reconnects and subscribes again; the watch then checks the setting again (a restarted server forgot it) and emits
  * `Resync`, since notifications sent meanwhile are lost.
  *
- * Standalone servers only: on a Cluster each master notifies only of its own keys, and the stream fails with a
- * `KvBackendError` saying so (see the README's table).
+ * On a Cluster each master notifies only of its own keys: `redisClusterWatch.ts` holds a subscriber per master and
+ * follows the masters as they change, with the same events built here.
  *
  * @internal
  */
@@ -27,6 +27,7 @@ import type * as Scope from "effect/Scope"
 import type { KvStoreError, WatchEvent, WatchSink } from "../BaseKvStore.ts"
 import { backendError, describeCause } from "./backendError.ts"
 import { closeNodeRedis, type RedisAdapter } from "./redisClients.ts"
+import { clusterSubscribe } from "./redisClusterWatch.ts"
 import { indexKeyNames } from "./redisIndex.ts"
 
 // The clients are typed loosely on purpose, as in redisClients.ts.
@@ -44,9 +45,9 @@ export const rememberClient = (adapter: RedisAdapter, client: unknown): RedisAda
   return adapter
 }
 
-const escapeGlob = (literal: string): string => literal.replace(/[*?[\]\\]/g, "\\$&")
+export const escapeGlob = (literal: string): string => literal.replace(/[*?[\]\\]/g, "\\$&")
 
-const isIoRedis = (client: Loose): boolean => typeof client.status === "string"
+export const isIoRedis = (client: Loose): boolean => typeof client.status === "string"
 
 const databaseOf = (client: Loose): number => {
   if (isIoRedis(client)) return Number(client.options?.db ?? 0)
@@ -70,13 +71,16 @@ export const missingFlags = (current: string): string => {
 const configValue = (reply: unknown): string =>
   Array.isArray(reply) ? String(reply[1] ?? "") : String(Object.values(reply as object)[0] ?? "")
 
+/** Sends one command on a connection that is not subscribed: the store's own, or a subscriber's before it subscribes. */
+export type Call = (args: ReadonlyArray<string>) => Promise<unknown>
+
 /** Turns on the keyspace notifications a watch needs, or fails saying which setting the server refused. */
-const ensureNotifications = (adapter: RedisAdapter, prefix: string): Effect.Effect<void, KvStoreError> =>
+export const ensureNotifications = (call: Call, prefix: string): Effect.Effect<void, KvStoreError> =>
   Effect.tryPromise({
     try: async () => {
-      const current = configValue(await adapter.call("", ["CONFIG", "GET", "notify-keyspace-events"], false))
+      const current = configValue(await call(["CONFIG", "GET", "notify-keyspace-events"]))
       const missing = missingFlags(current)
-      if (missing !== "") await adapter.call("", ["CONFIG", "SET", "notify-keyspace-events", current + missing], false)
+      if (missing !== "") await call(["CONFIG", "SET", "notify-keyspace-events", current + missing])
     },
     catch: (cause) =>
       backendError(
@@ -90,6 +94,63 @@ const ensureNotifications = (adapter: RedisAdapter, prefix: string): Effect.Effe
         cause
       )
   })
+
+/**
+ * What a watch makes of the notifications of its subscriber connections (one, or one per master of a cluster): its
+ * events, in the order the notifications arrive.
+ */
+export const changeEvents = (adapter: RedisAdapter, keyPrefix: string, database: number, sink: WatchSink) => {
+  const channelPrefix = `__keyspace@${database}__:`
+  // The ordered index's own keys share the namespace; their changes are the store's bookkeeping, not its keys.
+  const ownKeys = new Set(indexKeyNames(keyPrefix))
+  let closed = false
+  // Each event waits for the one before it, so a slow GET cannot let a later delete overtake its write.
+  let tail: Promise<unknown> = Promise.resolve()
+  const emit = (event: WatchEvent) => {
+    if (!closed) sink.emit(event)
+  }
+  const onMessage = (channel: string, message: string) => {
+    if (!channel.startsWith(channelPrefix)) return
+    const full = channel.slice(channelPrefix.length)
+    if (!full.startsWith(keyPrefix) || full.length === keyPrefix.length || ownKeys.has(full)) return
+    const key = full.slice(keyPrefix.length)
+    switch (message) {
+      case "set": {
+        const value = adapter.get(full).then((value) => value, () => undefined)
+        tail = Promise.all([value, tail]).then(([value]) =>
+          // A failed read: the connection is in trouble, the value unknown.
+          value === undefined
+            ? emit({ _tag: "Resync" })
+            : value !== null && emit({ _tag: "Set", key, value: String(value) })
+        )
+        return
+      }
+      case "del":
+      case "evicted":
+      case "expired": {
+        const event: WatchEvent = message === "expired" ? { _tag: "Expire", key } : { _tag: "Delete", key }
+        tail = tail.then(() => emit(event))
+        return
+      }
+    }
+  }
+  return {
+    /** The subscription pattern for the keys under `prefix`. */
+    pattern: (prefix: string) => `${channelPrefix}${escapeGlob(keyPrefix + prefix)}*`,
+    onMessage,
+    /** Runs `effect` after the events received so far, then emits its `Resync`, or fails the watch with its error. */
+    resyncAfter: (effect: Effect.Effect<void, KvStoreError>) => {
+      tail = tail.then(() =>
+        Effect.runPromise(Effect.result(effect)).then((result) =>
+          result._tag === "Success" ? emit({ _tag: "Resync" }) : closed || sink.fail(result.failure)
+        )
+      )
+    },
+    close: Effect.sync(() => {
+      closed = true
+    })
+  }
+}
 
 /** A subscriber connection: pattern messages go to `onMessage`, each reconnection (subscribed again) to `onReconnect`. */
 const subscriber = (
@@ -148,59 +209,13 @@ export const redisSubscribe = (
   if (client === undefined) return undefined
   return (prefix, sink) =>
     Effect.gen(function*() {
-      if (adapter.cluster) {
-        return yield* backendError(
-          "watch",
-          prefix,
-          "Failure",
-          "watch is not available on a Redis Cluster yet: each master notifies only of its own keys. " +
-            "Use a standalone Redis (or Sentinel) for watched keys."
-        )
-      }
-      yield* ensureNotifications(adapter, prefix)
-      const channelPrefix = `__keyspace@${databaseOf(client)}__:`
-      // The ordered index's own keys share the namespace; their changes are the store's bookkeeping, not its keys.
-      const ownKeys = new Set(indexKeyNames(keyPrefix))
-      let closed = false
-      yield* Effect.addFinalizer(() => Effect.sync(() => closed = true))
-      // Each event waits for the one before it, so a slow GET cannot let a later delete overtake its write.
-      let tail: Promise<unknown> = Promise.resolve()
-      const emit = (event: WatchEvent) => {
-        if (!closed) sink.emit(event)
-      }
-      const onMessage = (channel: string, message: string) => {
-        if (!channel.startsWith(channelPrefix)) return
-        const full = channel.slice(channelPrefix.length)
-        if (!full.startsWith(keyPrefix) || full.length === keyPrefix.length || ownKeys.has(full)) return
-        const key = full.slice(keyPrefix.length)
-        switch (message) {
-          case "set": {
-            const value = adapter.get(full).then((value) => value, () => undefined)
-            tail = Promise.all([value, tail]).then(([value]) =>
-              // A failed read: the connection is in trouble, the value unknown.
-              value === undefined
-                ? emit({ _tag: "Resync" })
-                : value !== null && emit({ _tag: "Set", key, value: String(value) })
-            )
-            return
-          }
-          case "del":
-          case "evicted":
-          case "expired": {
-            const event: WatchEvent = message === "expired" ? { _tag: "Expire", key } : { _tag: "Delete", key }
-            tail = tail.then(() => emit(event))
-            return
-          }
-        }
-      }
-      const onReconnect = () => {
-        // A restarted server forgot the setting: turn it on again, or end the watch saying why.
-        tail = tail.then(() =>
-          Effect.runPromise(Effect.result(ensureNotifications(adapter, prefix))).then((result) =>
-            result._tag === "Success" ? emit({ _tag: "Resync" }) : closed || sink.fail(result.failure)
-          )
-        )
-      }
-      yield* subscriber(client, `${channelPrefix}${escapeGlob(keyPrefix + prefix)}*`, onMessage, onReconnect)
+      if (adapter.cluster) return yield* clusterSubscribe(client, adapter, keyPrefix, prefix, sink)
+      const call: Call = (args) => adapter.call("", args, false)
+      yield* ensureNotifications(call, prefix)
+      const events = changeEvents(adapter, keyPrefix, databaseOf(client), sink)
+      yield* Effect.addFinalizer(() => events.close)
+      // A restarted server forgot the setting: turn it on again, or end the watch saying why.
+      const onReconnect = () => events.resyncAfter(ensureNotifications(call, prefix))
+      yield* subscriber(client, events.pattern(prefix), events.onMessage, onReconnect)
     })
 }

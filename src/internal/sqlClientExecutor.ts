@@ -37,5 +37,6 @@ export const sqlClientExecutor = (sql: SqlClient.SqlClient, dialect: Dialect): E
         ),
         (rows) => Number(rows[0].n)
       )
-      : Effect.map(sql.unsafe(`${statement.text} RETURNING 1 AS deleted`, statement.params), (rows) => rows.length)
+      : Effect.map(sql.unsafe(`${statement.text} RETURNING 1 AS deleted`, statement.params), (rows) => rows.length),
+  execute: (statement) => Effect.asVoid(sql.unsafe(statement.text, statement.params))
 })

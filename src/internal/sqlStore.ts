@@ -49,6 +49,8 @@ export interface Executor {
   readonly rows: (statement: Statement) => Effect.Effect<ReadonlyArray<Row>, unknown>
   /** Runs a DELETE and succeeds with the number of rows it deleted. */
   readonly deleted: (statement: Statement) => Effect.Effect<number, unknown>
+  /** Runs a statement that returns no rows and counts none: DDL such as `CREATE TRIGGER`. */
+  readonly execute: (statement: Statement) => Effect.Effect<void, unknown>
   /** Why a statement failed, from the driver's error. */
   readonly classify: (cause: unknown) => BackendReason
   /** What the store is talking to, for messages: "PostgreSQL", "SQLite (/data/kv.db)". */
@@ -168,7 +170,7 @@ export const makeStore = (
   executor: Executor,
   settings: Settings,
   telemetry?: Telemetry,
-  /** The backend's `subscribe`, built on the store's own `get` (PostgreSQL's `LISTEN`; none on SQLite yet). */
+  /** The backend's `subscribe`, built on the store's own `get` (PostgreSQL's `LISTEN`, SQLite's change log). */
   watch?: (read: (key: string) => Effect.Effect<string | null, KvStoreError>) => MakeOptions["subscribe"]
 ): BaseKvStore => {
   const { dialect } = executor

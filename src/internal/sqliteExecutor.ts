@@ -42,6 +42,8 @@ export const sqliteExecutor = (db: SqliteDatabase): Executor => {
     rows: ({ params, text }: Statement) =>
       Effect.try({ try: () => prepare(text).all(...params), catch: (cause) => cause }),
     deleted: ({ params, text }: Statement) =>
-      Effect.try({ try: () => prepare(text).run(...params), catch: (cause) => cause })
+      Effect.try({ try: () => prepare(text).run(...params), catch: (cause) => cause }),
+    execute: ({ params, text }: Statement) =>
+      Effect.try({ try: () => void prepare(text).run(...params), catch: (cause) => cause })
   }
 }

@@ -83,8 +83,7 @@ export const sqliteSubscribe = (options: SqliteWatchOptions) => {
   const failed = (what: string) => (cause: unknown) =>
     backendError("watch", undefined, executor.classify(cause), `${what}: ${describeCause(cause)}`, cause)
 
-  // DDL runs as a statement without rows: the executor's `deleted` runs it and counts nothing.
-  const install = Effect.forEach(installStatements(table), (text) => executor.deleted({ text, params: [] }), {
+  const install = Effect.forEach(installStatements(table), (text) => executor.execute({ text, params: [] }), {
     discard: true
   }).pipe(Effect.mapError(failed(`cannot install the change log of "${table}"`)))
 

@@ -220,7 +220,7 @@ describe("two pages on the upload page in Chromium", () => {
 describe("the upload page in Chromium on a store that cannot watch", () => {
   let polled: RunningServer
   beforeAll(async () => {
-    // As a Redis Cluster's store does today: every other operation works, watch fails.
+    // As a store whose watch fails (a Redis that refuses CONFIG): every other operation works.
     const store = Layer.effect(
       BaseKvStoreService,
       Effect.map(Effect.service(BaseKvStoreService), (store) => ({

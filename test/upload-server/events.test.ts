@@ -1,8 +1,8 @@
 /**
  * `GET /api/uploads/events` over real HTTP: the stream a page reads (created, progress, finished, deleted, expired),
- * each owner seeing only their own uploads, the watch released when the client goes away, a Redis Cluster (whose store
- * cannot watch yet) answered with `unavailable`, and two `npm start` instances on one Redis where an upload sent to one moves live in
- * the other's stream.
+ * each owner seeing only their own uploads, the watch released when the client goes away, a Redis Cluster's uploads on
+ * every master, a Redis that refuses `CONFIG` answered with `unavailable`, and two `npm start` instances on one Redis
+ * where an upload sent to one moves live in the other's stream.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { BaseKvStoreService, memoryKvStore } from "effect-kv"
@@ -255,12 +255,41 @@ describe("the event stream on a Redis Cluster", () => {
   }, 60_000)
   afterAll(() => server?.close())
 
-  it("says unavailable (a Cluster's store cannot watch yet) and ends, and the listing still answers", async () => {
+  it("streams uploads created and deleted, whichever master holds them", async () => {
+    const events = await openEvents(server.url)
+    // Created until seen: the subscriptions are live once an upload made after them arrives.
+    await waitFor("the stream is live", async () => events.of(await create(server, 5)).length > 0)
+    const ids = await Promise.all(Array.from({ length: 12 }, () => create(server, 5)))
+    await waitFor("every upload created", () => ids.every((id) => events.of(id).length > 0))
+    for (const id of ids) {
+      expect((await fetch(server.endpoint + id, { method: "DELETE", headers: TUS })).status).toBe(204)
+    }
+    await waitFor("every upload deleted", () => ids.every((id) => events.of(id).at(-1)?.event === "delete"))
+    expect(events.events.some((event) => event.event === "resync" || event.event === "unavailable")).toBe(false)
+    await events.close()
+  })
+})
+
+describe("the event stream on a Redis that refuses CONFIG", () => {
+  const redisScope = Scope.makeUnsafe()
+  let server: RunningServer
+  beforeAll(async () => {
+    const redis = await Effect.runPromise(
+      Scope.provide(startRedisServer({ args: ["--rename-command", "CONFIG", ""] }), redisScope)
+    )
+    server = await startServer({ store: layerRedis({ url: redis.url, keyPrefix: uniqueNamespace() }) })
+  }, 60_000)
+  afterAll(async () => {
+    await server?.close()
+    await Effect.runPromise(Scope.close(redisScope, Exit.void))
+  })
+
+  it("says unavailable, naming the setting, and ends; the listing still answers", async () => {
     const events = await openEvents(server.url)
     expect(events.response.status).toBe(200)
     await waitFor("the stream ends", () => events.ended())
     expect(events.events.map((event) => event.event)).toEqual(["reset", "unavailable"])
-    expect(events.events[1].data.error).toMatch(/Cluster/)
+    expect(events.events[1].data.error).toMatch(/notify-keyspace-events/)
     await create(server, 5)
     const listing = await fetch(`${server.url}/api/uploads`)
     expect(listing.status).toBe(200)

@@ -8,7 +8,7 @@
  * - `delete` — `{ id, reason: "deleted" | "expired" }`: terminated, or expired by the store;
  * - `resync` — the store may have missed changes (a reconnect, a consumer behind its buffer): reconnect to read the
  *   uploads again;
- * - `unavailable` — `{ error }`: this store cannot watch (a Redis Cluster today) or the watch failed; the stream ends
+ * - `unavailable` — `{ error }`: the store cannot watch or the watch failed; the stream ends
  *   and the page falls back to polling `GET /api/uploads`.
  *
  * A comment line (`: heartbeat`) every `heartbeat` keeps proxies from closing an idle stream. The stream ends when
