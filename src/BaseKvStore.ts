@@ -28,7 +28,8 @@
  * - `Resync`: events may have been missed (a dropped connection, a consumer that fell behind its buffer); re-read what
  *   you care about. A backend never drops events silently.
  *
- * Events caused by one writer arrive in that writer's order. The prefix is literal. With `initial: true` the stream
+ * Events caused by one writer arrive in that writer's order (on a Redis Cluster, in its order per master: keys that
+ * need one order across them share a hash tag). The prefix is literal. With `initial: true` the stream
  * first replays the entries under the prefix as `Set` events in key order, then goes live, with nothing missed in
  * between (it subscribes first, then reads). A consumer holds at most `bufferSize` undelivered events
  * (`DEFAULT_WATCH_BUFFER`); past that it gets `Resync` instead of the backlog, so memory stays bounded. Interrupting

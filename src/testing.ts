@@ -81,6 +81,13 @@ export interface ConformanceOptions {
    * that does not deliver changes yet, so that the rest of the suite still guards it; its `watch` is not done.
    */
   readonly watch?: boolean | undefined
+  /**
+   * The order the `watch` checks expect one writer's events in. `"writer"` (default): the writer's order, across keys.
+   * `"key"`: the writer's order key by key, for a backend whose keys live on servers that each deliver their own
+   * changes (a Redis Cluster with keys on several masters: each master notifies on a connection of its own). The
+   * checks then compare events key by key, and after a marker wait for the stream to be quiet for a moment.
+   */
+  readonly watchOrder?: "writer" | "key" | undefined
 }
 
 const setAll = (store: BaseKvStore, entries: ReadonlyArray<readonly [string, string]>) =>
@@ -1488,7 +1495,7 @@ export const checks = (options: ConformanceOptions = {}): ReadonlyArray<Check> =
   ...atomicChecks,
   ...batchChecks,
   ...listingChecks,
-  ...(options.watch === false ? [] : watchChecks(options.clock ?? "live")),
+  ...(options.watch === false ? [] : watchChecks(options.clock ?? "live", options.watchOrder)),
   modelBased(options)
 ]
 

@@ -58,8 +58,11 @@ interface Watcher {
   readonly received: Array<WatchEvent>
   /** Waits for the next chunk of events. */
   readonly pull: (what: string, ms?: number) => Effect.Effect<void, unknown>
-  /** Takes every event up to and including the first that `stop` accepts. */
-  readonly until: (what: string, stop: (event: WatchEvent) => boolean, ms?: number) => Effect.Effect<
+  /**
+   * Takes every event up to and including the first that `stop` accepts. Ordered per key, it then waits for the
+   * stream to be quiet and takes everything (unless `quiet` is false: a single key's event, nothing else expected).
+   */
+  readonly until: (what: string, stop: (event: WatchEvent) => boolean, ms?: number, quiet?: boolean) => Effect.Effect<
     Array<WatchEvent>,
     unknown
   >
@@ -78,19 +81,43 @@ const realSleep = (ms: number) =>
     return Effect.sync(() => clearTimeout(timer))
   })
 
+/**
+ * How long a watcher of a backend that orders events per key waits, after the marker, for events of other keys still
+ * on their way (a Redis Cluster master's notifications may trail another's).
+ */
+const SETTLE = 500
+
+/**
+ * The order the checks expect one writer's events in: `"writer"`, the writer's order across keys; `"key"`, the
+ * writer's order key by key (see `ConformanceOptions.watchOrder`).
+ */
+type Order = "writer" | "key"
+
 const watching = (
   store: BaseKvStore,
   prefix: string,
-  options?: WatchOptions
+  options?: WatchOptions,
+  order: Order = "writer"
 ): Effect.Effect<Watcher, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const pullChunk = yield* Stream.toPull(store.watch(prefix, options))
+    const scope = yield* Effect.scope
     const received: Array<WatchEvent> = []
     const keep = (chunk: ReadonlyArray<WatchEvent>) => {
       for (const event of chunk) if (event._tag === "Resync" || !event.key.endsWith(PROBE)) received.push(event)
     }
+    // A pull that outlived its wait stays pending for the next one: a chunk is never lost to a timeout.
+    let pending: Fiber.Fiber<ReadonlyArray<WatchEvent>, unknown> | undefined
+    const pullFor = (what: string, ms: number) =>
+      Effect.gen(function*() {
+        const fiber = pending ?? (yield* Effect.forkIn(pullChunk, scope))
+        pending = fiber
+        const chunk = yield* within(ms, `watch(${JSON.stringify(prefix)}): ${what}`, Fiber.join(fiber))
+        pending = undefined
+        return chunk
+      })
     const pull = (what: string, ms = EVENT_WAIT) =>
-      within(ms, `watch(${JSON.stringify(prefix)}): ${what}`, pullChunk).pipe(
+      (order === "key" ? pullFor(what, ms) : within(ms, `watch(${JSON.stringify(prefix)}): ${what}`, pullChunk)).pipe(
         Effect.flatMap((chunk) => Effect.sync(() => keep(chunk))),
         Effect.catchCause((cause) =>
           Cause.hasFails(cause) && Cause.isDone(Cause.squash(cause))
@@ -98,11 +125,27 @@ const watching = (
             : Effect.failCause(cause)
         )
       )
-    const until = (what: string, stop: (event: WatchEvent) => boolean, ms = EVENT_WAIT) =>
+    /** Pulls until nothing arrives for `SETTLE` ms. */
+    const settle = Effect.gen(function*() {
+      for (;;) {
+        const fiber = pending ?? (yield* Effect.forkIn(pullChunk, scope))
+        pending = fiber
+        const chunk = yield* Effect.raceFirst(Fiber.join(fiber), Effect.as(realSleep(SETTLE), undefined))
+        if (chunk === undefined) return
+        pending = undefined
+        keep(chunk)
+      }
+    })
+    const until = (what: string, stop: (event: WatchEvent) => boolean, ms = EVENT_WAIT, quiet = true) =>
       Effect.gen(function*() {
         const deadline = Date.now() + ms
         for (;;) {
           const at = received.findIndex(stop)
+          if (at !== -1 && order === "key" && quiet) {
+            // Events of other keys may trail the marker: take what arrives until the stream is quiet.
+            yield* settle
+            return received.splice(0)
+          }
           if (at !== -1) return received.splice(0, at + 1)
           const left = deadline - Date.now()
           yield* pull(`${what} (received so far: ${show(received)})`, Math.max(left, 1))
@@ -140,7 +183,20 @@ type Op =
  * left out only when a later write of its key follows (a backend reads the value after the notification, as Redis
  * does, and may find a later one, or none). The last op (a marker) must arrive.
  */
-const assertWriterOrder = (ops: ReadonlyArray<Op>, events: ReadonlyArray<WatchEvent>) => {
+const assertWriterOrder = (ops: ReadonlyArray<Op>, events: ReadonlyArray<WatchEvent>, order: Order) => {
+  if (order === "key") {
+    const keys = new Set(ops.map((op) => op.key))
+    const stray = events.filter((event) => event._tag === "Resync" || !keys.has(event.key))
+    if (stray.length > 0) assert.fail(`unexpected events ${show(stray)}\nevents: ${show(events)}`)
+    for (const key of keys) {
+      assertWriterOrder(
+        ops.filter((op) => op.key === key),
+        events.filter((event) => event._tag !== "Resync" && event.key === key),
+        "writer"
+      )
+    }
+    return
+  }
   const context = `\nevents: ${show(events)}\nwrites: ${inspect(ops, { depth: 3, breakLength: 200 })}`
   // Within a batch of deletes any order: take the order the events show.
   const position = new Map<string, number>()
@@ -191,8 +247,29 @@ const apply = (model: Map<string, string>, events: ReadonlyArray<WatchEvent>) =>
   }
 }
 
-/** The `watch` checks, for the suite's `clock` option (see `ConformanceOptions`). */
-export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> => {
+/** The events of each key, in arrival order, keys sorted; a `Resync` under the empty key. */
+const byKey = (events: ReadonlyArray<WatchEvent>) => {
+  const keys = new Map<string, Array<WatchEvent>>()
+  for (const event of events) {
+    const key = event._tag === "Resync" ? "" : event.key
+    keys.set(key, [...(keys.get(key) ?? []), event])
+  }
+  return [...keys].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+}
+
+/** `actual` is `expected`: in one order (`"writer"`), or key by key (`"key"`). */
+const assertEvents = (
+  order: Order,
+  actual: ReadonlyArray<WatchEvent>,
+  expected: ReadonlyArray<WatchEvent>,
+  message: string
+) =>
+  order === "key"
+    ? assert.deepStrictEqual(byKey(actual), byKey(expected), message)
+    : assert.deepStrictEqual(actual, expected, message)
+
+/** The `watch` checks, for the suite's `clock` and `watchOrder` options (see `ConformanceOptions`). */
+export const watchChecks = (clock: "test" | "live", order: Order = "writer"): ReadonlyArray<WatchCheck> => {
   const check = (id: string, name: string, run: Effect.Effect<void, unknown, BaseKvStoreService | Scope.Scope>) => ({
     id,
     name,
@@ -205,7 +282,7 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
       "watch delivers every write under the prefix with its value, in the writer's order, and nothing else",
       Effect.gen(function*() {
         const store = yield* BaseKvStoreService
-        const watcher = yield* watching(store, "w:")
+        const watcher = yield* watching(store, "w:", undefined, order)
         const ops: Array<Op> = []
         for (let i = 0; i < 60; i++) {
           const key = `k${i % 3}`
@@ -221,7 +298,7 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
         }
         yield* store.set("w:end", "")
         ops.push({ kind: "set", key: "end", value: "" })
-        assertWriterOrder(ops, yield* watcher.until("the Set of w:end", isSet("end")))
+        assertWriterOrder(ops, yield* watcher.until("the Set of w:end", isSet("end")), order)
       })
     ),
     check(
@@ -229,7 +306,7 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
       "every kind of write is a Set, every kind of delete a Delete, and deleting a missing key is no event",
       Effect.gen(function*() {
         const store = yield* BaseKvStoreService
-        const watcher = yield* watching(store, "w:")
+        const watcher = yield* watching(store, "w:", undefined, order)
         yield* store.setMany([["w:a", "1"], ["w:b", "2"], ["w:c", "3"], ["w:d", "4"], ["w:e", "5"]])
         assert.isTrue(yield* store.setIfAbsent("w:f", "6"))
         assert.isFalse(yield* store.setIfAbsent("w:f", "lost"), "a setIfAbsent that loses writes nothing")
@@ -256,16 +333,20 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
           entries.map(([key, value]) => ({ kind: "set", key, value }))
         const dels = (group: number | undefined, ...keys: ReadonlyArray<string>): Array<Op> =>
           keys.map((key) => group === undefined ? { kind: "del", key } : { kind: "del", key, group })
-        assertWriterOrder([
-          ...sets(["a", "1"], ["b", "2"], ["c", "3"], ["d", "4"], ["e", "5"], ["f", "6"], ["a", "1b"], ["b", "2b"]),
-          ...sets(["g", "7"]),
-          ...dels(undefined, "a"),
-          ...dels(1, "b", "c"),
-          ...dels(undefined, "d", "e"),
-          ...sets(["sub:1", "x"], ["sub:2", "y"]),
-          ...dels(2, "sub:1", "sub:2"),
-          ...sets(["end", ""])
-        ], events)
+        assertWriterOrder(
+          [
+            ...sets(["a", "1"], ["b", "2"], ["c", "3"], ["d", "4"], ["e", "5"], ["f", "6"], ["a", "1b"], ["b", "2b"]),
+            ...sets(["g", "7"]),
+            ...dels(undefined, "a"),
+            ...dels(1, "b", "c"),
+            ...dels(undefined, "d", "e"),
+            ...sets(["sub:1", "x"], ["sub:2", "y"]),
+            ...dels(2, "sub:1", "sub:2"),
+            ...sets(["end", ""])
+          ],
+          events,
+          order
+        )
       })
     ),
     check(
@@ -273,7 +354,7 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
       "a key whose ttl runs out is an Expire event within 5 s, without anyone reading it",
       Effect.gen(function*() {
         const store = yield* BaseKvStoreService
-        const watcher = yield* watching(store, "w:")
+        const watcher = yield* watching(store, "w:", undefined, order)
         const ttl = clock === "test" ? 1000 : 1500
         yield* store.set("w:short", "v", { ttl })
         yield* store.set("w:long", "v", { ttl: 3_600_000 })
@@ -299,16 +380,18 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
         for (const key of keys) yield* store.set(`w:${key}`, `v-${key}`)
         yield* store.set("x:a", "outside")
         yield* store.set("w", "the prefix without its colon")
-        const watcher = yield* watching(store, "w:", { initial: true })
+        const watcher = yield* watching(store, "w:", { initial: true }, order)
         const replayed = yield* watcher.until("the replay", isSet("\uFF5E"))
         assert.deepStrictEqual(replayed, [...keys].sort().map((key) => set(key, `v-${key}`)))
         yield* store.set("w:b", "live")
         yield* store.delete("w:a")
-        assert.deepStrictEqual(yield* watcher.until("the live Delete", (event) => event._tag === "Delete"), [
-          set("b", "live"),
-          del("a")
-        ])
-        const empty = yield* watching(store, "none:", { initial: true })
+        assertEvents(
+          order,
+          yield* watcher.until("the live Delete", (event) => event._tag === "Delete"),
+          [set("b", "live"), del("a")],
+          "the live changes after the replay"
+        )
+        const empty = yield* watching(store, "none:", { initial: true }, order)
         yield* store.set("none:1", "first")
         assert.deepStrictEqual(yield* empty.until("the first write", isSet("1")), [set("1", "first")])
       })
@@ -333,7 +416,7 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
           }
           yield* store.set("w:end", "")
         }))
-        const watcher = yield* watching(store, "w:", { initial: true })
+        const watcher = yield* watching(store, "w:", { initial: true }, order)
         yield* watcher.pull("the first event")
         started = true
         yield* Fiber.join(writer)
@@ -356,7 +439,7 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
         const store = yield* BaseKvStoreService
         const keys = ["a*", "a*b", "ab", "a?", "ax", "a[b]", "ab]", "a\\", "a\\*", "a%", "a%b", "a_", "aXb", "a.b"]
         const prefixes = ["a*", "a?", "a[b", "a\\", "a%", "a_", "a."]
-        const watchers = yield* Effect.forEach(prefixes, (prefix) => watching(store, prefix))
+        const watchers = yield* Effect.forEach(prefixes, (prefix) => watching(store, prefix, undefined, order))
         const markers = prefixes.map((prefix) => `${prefix}~end`)
         const written = [...keys, ...markers]
         for (const key of written) yield* store.set(key, key)
@@ -364,7 +447,8 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
           const marker = markers[i].slice(prefix.length)
           const events = yield* watchers[i].until(`the Set of ${markers[i]}`, isSet(marker))
           const expected = written.slice(0, keys.length + i + 1).filter((key) => key.startsWith(prefix))
-          assert.deepStrictEqual(
+          assertEvents(
+            order,
             events,
             expected.map((key) => set(key.slice(prefix.length), key)),
             `watch(${JSON.stringify(prefix)})`
@@ -378,10 +462,11 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
       Effect.gen(function*() {
         const store = yield* BaseKvStoreService
         const bufferSize = 8
-        const slow = yield* watching(store, "w:", { bufferSize })
-        const fast = yield* watching(store, "w:")
+        const slow = yield* watching(store, "w:", { bufferSize }, order)
+        const fast = yield* watching(store, "w:", undefined, order)
         yield* store.set("w:first", "")
-        yield* slow.until("the Set of w:first", isSet("first"))
+        // Not waiting for quiet: a pull left pending would take the events this consumer must leave in its buffer.
+        yield* slow.until("the Set of w:first", isSet("first"), EVENT_WAIT, false)
         // The slow consumer takes nothing while four buffers' worth of writes arrive.
         for (let i = 0; i < 4 * bufferSize; i++) yield* store.set(`w:${i}`, `${i}`)
         yield* store.set("w:marker", "")
@@ -403,7 +488,7 @@ export const watchChecks = (clock: "test" | "live"): ReadonlyArray<WatchCheck> =
       "interrupting a watch ends it promptly and leaves the store and other watchers working",
       Effect.gen(function*() {
         const store = yield* BaseKvStoreService
-        const survivor = yield* watching(store, "w:")
+        const survivor = yield* watching(store, "w:", undefined, order)
         for (let i = 0; i < 10; i++) {
           const fiber = yield* Effect.forkChild(Stream.runDrain(store.watch("w:", { initial: i % 2 === 0 })))
           yield* Effect.yieldNow
