@@ -24,6 +24,7 @@ import * as Files from "./Files.ts"
 import type { Hooks } from "./Hooks.ts"
 import * as Lock from "./Lock.ts"
 import * as Page from "./Page.ts"
+import * as StoreOutages from "./StoreOutages.ts"
 import * as Tus from "./Tus.ts"
 import * as Uploads from "./Uploads.ts"
 
@@ -83,7 +84,10 @@ export const layerServices: Layer.Layer<
   BaseKvStoreService | UploadServerConfig
 > = Cleanup.layer.pipe(
   Layer.provideMerge(
-    Layer.mergeAll(Uploads.layer, Lock.layer, Files.layer.pipe(Layer.provide(NodeFileSystem.layer)))
+    Layer.mergeAll(
+      Layer.mergeAll(Uploads.layer, Lock.layer).pipe(Layer.provide(StoreOutages.layer)),
+      Files.layer.pipe(Layer.provide(NodeFileSystem.layer))
+    )
   )
 )
 

@@ -8,7 +8,8 @@
  * only then advances the record (`Uploads.ts`), whether the body ended, failed or the client went away: what reached
  * the disk counts, so the client resumes from there. A checksum or size failure undoes its bytes instead.
  *
- * The store being down answers 503 at once: the Redis layer fails its commands immediately while disconnected.
+ * The store being down answers 503 with `Retry-After`, once the outage is older than the server's store window
+ * (`StoreOutages.ts`): a shorter one is waited out.
  *
  * @since 0.2.0
  */
