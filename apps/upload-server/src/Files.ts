@@ -73,6 +73,8 @@ export interface UploadFiles {
   readonly remove: (id: string) => Effect.Effect<void, PlatformError.PlatformError>
   /** The ids of the files on disk. */
   readonly list: Effect.Effect<ReadonlyArray<string>, PlatformError.PlatformError>
+  /** Whether the upload's file exists. */
+  readonly exists: (id: string) => Effect.Effect<boolean, PlatformError.PlatformError>
 }
 
 /**
@@ -194,7 +196,8 @@ export const make = Effect.gen(function*() {
         { discard: true }
       ),
     remove: (id) => Effect.andThen(forget(id), fs.remove(path(id), { force: true })),
-    list: fs.readDirectory(dataDir)
+    list: fs.readDirectory(dataDir),
+    exists: (id) => fs.exists(path(id))
   })
 })
 
