@@ -13,16 +13,26 @@
  */
 import { BaseKvStoreService } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
+import { layerPg } from "effect-kv/sql"
+import { layerSqlite } from "effect-kv/sqlite"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as tus from "tus-js-client"
+import { startPostgresServer } from "../../test/support/PostgresServer.ts"
 import { freePort, startRedisServer } from "../../test/support/RedisServer.ts"
 import { type ChildServer, randomData, sha256, spawnServer, tempDir } from "../../test/upload-server/support.ts"
+import { PREFIX } from "../../apps/upload-server/src/Uploads.ts"
+
+/** The store both instances share, and the fault it suffers: Redis and PostgreSQL restart, SQLite has no server. */
+export type SoakStore = "redis" | "postgres" | "sqlite"
 
 export interface SoakOptions {
+  readonly store: SoakStore
   readonly uploads: number
   readonly size: number
   readonly chunkSize: number
@@ -32,6 +42,7 @@ export interface SoakOptions {
 }
 
 export const FULL: SoakOptions = {
+  store: "redis",
   uploads: 16,
   size: 24 * 1024 * 1024,
   chunkSize: 1024 * 1024,
@@ -41,6 +52,7 @@ export const FULL: SoakOptions = {
 }
 
 export const SHORT: SoakOptions = {
+  store: "redis",
   uploads: 6,
   size: 4 * 1024 * 1024,
   chunkSize: 256 * 1024,
@@ -65,6 +77,8 @@ export interface SoakResult {
   /** When each fault fired, ms after the start, and what a client saw meanwhile. */
   readonly faults: ReadonlyArray<string>
   readonly errors: ReadonlyArray<string>
+  /** The 5xx responses and the instances' error lines, for the report. */
+  readonly notes: ReadonlyArray<string>
 }
 
 /** Client retry delays: long enough to outlast an instance's restart and a dead instance's lease (10 s). */
@@ -72,23 +86,60 @@ const RETRY_DELAYS = [0, 250, 500, 1000, 2000, 3000, 3000, 3000, 3000, 3000, 300
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Starts the store's server (if it has one) in `scope`: the instances' environment, its fault, its records. */
+const setUpStore = async (options: SoakOptions, scope: Scope.Scope) => {
+  const list = (layer: Layer.Layer<BaseKvStoreService, unknown>) => (): Promise<ReadonlyArray<string>> =>
+    Effect.runPromise(
+      Effect.gen(function*() {
+        return yield* (yield* BaseKvStoreService).list(PREFIX)
+      }).pipe(Effect.provide(layer))
+    )
+  switch (options.store) {
+    case "redis": {
+      const redis = await Effect.runPromise(
+        Scope.provide(startRedisServer({ args: ["--appendonly", "yes", "--appendfsync", "always"] }), scope)
+      )
+      const keyPrefix = `soak-${process.pid}-${Date.now()}:`
+      return {
+        env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: keyPrefix },
+        fault: {
+          name: `Redis killed mid-PATCH, started again ${options.redisDownMs} ms later`,
+          fire: async () => {
+            await Effect.runPromise(redis.kill)
+            await sleep(options.redisDownMs)
+            await Effect.runPromise(redis.restart)
+          }
+        },
+        records: list(layerRedis({ url: redis.url, keyPrefix }))
+      }
+    }
+    case "postgres": {
+      const postgres = await Effect.runPromise(Scope.provide(startPostgresServer(), scope))
+      return {
+        env: { DATABASE_URL: postgres.url },
+        fault: {
+          name: "PostgreSQL restarted (fast shutdown, started again) mid-PATCH",
+          fire: () => Effect.runPromise(postgres.restart)
+        },
+        records: list(layerPg({ url: Redacted.make(postgres.url) }))
+      }
+    }
+    case "sqlite": {
+      const file = path.join(tempDir(), "kv.db")
+      return { env: { SQLITE_FILE: file }, fault: null, records: list(layerSqlite({ filename: file })) }
+    }
+  }
+}
+
 export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
   const scope = Scope.makeUnsafe()
   const children: Array<ChildServer> = []
   let started = Date.now()
   try {
-    const redis = await Effect.runPromise(
-      Scope.provide(startRedisServer({ args: ["--appendonly", "yes", "--appendfsync", "always"] }), scope)
-    )
     const dataDir = tempDir()
-    const keyPrefix = `soak-${process.pid}-${Date.now()}:`
+    const store = await setUpStore(options, scope)
     const ports = await Effect.runPromise(Effect.all([freePort(false), freePort(false)]))
-    const env = (port: number) => ({
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: keyPrefix,
-      DATA_DIR: dataDir,
-      PORT: String(port)
-    })
+    const env = (port: number) => ({ ...store.env, DATA_DIR: dataDir, PORT: String(port) })
     const start = async (i: number) => {
       const child = await spawnServer(env(ports[i]))
       children.push(child)
@@ -104,6 +155,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
     let retries = 0
     let serverErrors = 0
     const errors: Array<string> = []
+    const notes: Array<string> = []
     const faults: Array<string> = []
     const sent = datas.map(() => 0)
     const total = options.uploads * options.size
@@ -124,12 +176,17 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
       },
       {
         at: 0.4,
-        fire: async () => {
-          faults.push(`${at()}: Redis killed mid-PATCH, started again ${options.redisDownMs} ms later`)
-          await Effect.runPromise(redis.kill)
-          await sleep(options.redisDownMs)
-          await Effect.runPromise(redis.restart)
-        }
+        fire: store.fault === null
+          ? async () => {
+            faults.push(`${at()}: instance B killed (SIGKILL) mid-PATCH, started again`)
+            instances[1].process.kill("SIGKILL")
+            await instances[1].exited
+            instances[1] = await start(1)
+          }
+          : async () => {
+            faults.push(`${at()}: ${store.fault!.name}`)
+            await store.fault!.fire()
+          }
       },
       {
         at: 0.65,
@@ -166,8 +223,11 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
           onBeforeRequest: (request) => {
             if (request.getMethod() === "POST") creations[i]++
           },
-          onAfterResponse: (_, response) => {
-            if (response.getStatus() >= 500) serverErrors++
+          onAfterResponse: (request, response) => {
+            if (response.getStatus() >= 500) {
+              serverErrors++
+              notes.push(`${at()}: ${request.getMethod()} ${response.getStatus()} ${response.getBody()?.trim()}`)
+            }
           },
           onShouldRetry: (error, attempt, opts) => {
             retries++
@@ -207,11 +267,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
 
     // Orphans: anything stored under another id than the finished uploads'.
     const kept = new Set(urls.filter((url) => url !== null).map((url) => url.split("/").pop()!))
-    const records = await Effect.runPromise(
-      Effect.gen(function*() {
-        return yield* (yield* BaseKvStoreService).list("upload:")
-      }).pipe(Effect.provide(layerRedis({ url: redis.url, keyPrefix })))
-    )
+    const records = await store.records()
     const stray = new Set([...records, ...fs.readdirSync(dataDir)].filter((id) => !kept.has(id)))
     for (const id of stray) {
       errors.push(`orphan ${id}: record ${records.includes(id)}, file ${fs.existsSync(path.join(dataDir, id))}`)
@@ -226,7 +282,13 @@ export const runSoak = async (options: SoakOptions): Promise<SoakResult> => {
       orphans: stray.size,
       seconds,
       faults,
-      errors
+      errors,
+      notes: [
+        ...notes,
+        ...children.flatMap((child) =>
+          child.output().split("\n").filter((line) => /ERROR|request failed|cleanup removed/.test(line))
+        )
+      ].slice(0, 20)
     }
   } finally {
     for (const child of children) {

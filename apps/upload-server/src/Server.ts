@@ -33,7 +33,8 @@ import * as Uploads from "./Uploads.ts"
  *
  * The port opens when the HTTP server layer is built; the router attaches its handler later, once the routes are
  * built, and detaches it when it stops serving. A request in either gap would be held without an answer until its
- * client gives up: it is answered 503 with `Retry-After` instead, which tus clients retry.
+ * client gives up: it is answered 503 with `Retry-After` instead, which tus clients retry. A HEAD gets 423 instead:
+ * tus-js-client takes a HEAD that fails with anything else for a lost upload and starts it again from byte 0.
  *
  * Node's `server.close()` closes the connections idle at that moment and then waits for the others to end. A client
  * whose PATCH finishes during the drain keeps its connection alive, which would hold the process up to the deadline:
@@ -48,7 +49,8 @@ const answeringEveryRequest = (server: Http.Server): Http.Server => {
     // This listener alone: the routes are not attached (yet, or any more).
     if (server.listenerCount("request") === 1) {
       request.resume()
-      response.writeHead(503, { "Retry-After": "1", "Content-Type": "text/plain", Connection: "close" })
+      const status = request.method === "HEAD" ? 423 : 503
+      response.writeHead(status, { "Retry-After": "1", "Content-Type": "text/plain", Connection: "close" })
       response.end("the server is starting or stopping; retry\n")
     }
   }
