@@ -132,7 +132,25 @@ const expiresAfter = Config.schema(
   "UPLOAD_EXPIRES_AFTER"
 )
 
-const storeWait = Config.schema(Schema.DurationFromString, "UPLOAD_STORE_WAIT")
+const abandonedAfter = Config.schema(
+  Schema.DurationFromString.check(
+    Schema.makeFilter((value: Duration.Duration) =>
+      (Duration.isFinite(value) && Duration.isGreaterThanOrEqualTo(value, Duration.millis(1))) ||
+      "Expected a finite duration of at least 1 millisecond, such as \"1 hour\""
+    )
+  ),
+  "UPLOAD_ABANDONED_AFTER"
+)
+
+/** An infinite window would let requests queue behind a dead store for ever; 0 answers 503 at once. */
+const storeWait = Config.schema(
+  Schema.DurationFromString.check(
+    Schema.makeFilter((value: Duration.Duration) =>
+      Duration.isFinite(value) || "Expected a finite duration, such as \"6 seconds\" (0: no waiting)"
+    )
+  ),
+  "UPLOAD_STORE_WAIT"
+)
 
 const storeMaxWaiting = Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "UPLOAD_STORE_MAX_WAITING")
 
@@ -150,10 +168,7 @@ export const fromEnv: Config.Config<ServerSettings> = Config.all({
   expiresAfter: Config.withDefault(expiresAfter, defaults.expiresAfter),
   storeWait: Config.withDefault(storeWait, defaults.storeWait),
   storeMaxWaiting: Config.withDefault(storeMaxWaiting, defaults.storeMaxWaiting),
-  abandonedAfter: Config.withDefault(
-    Config.schema(Schema.DurationFromString, "UPLOAD_ABANDONED_AFTER"),
-    defaults.abandonedAfter
-  )
+  abandonedAfter: Config.withDefault(abandonedAfter, defaults.abandonedAfter)
 }).pipe(Config.map(({ maxSize, ...rest }) => make({ ...rest, maxSize: Option.getOrNull(maxSize) })))
 
 /**
