@@ -95,7 +95,10 @@ The faults as they fired, and anything that went wrong:
 
 ${
   results.map(({ result, store }, i) =>
-    [`- ${store} run ${i % runs + 1}:`, ...[...result.faults, ...result.errors, ...result.notes].map((line) => `  - ${line}`)].join(
+    [
+      `- ${store} run ${i % runs + 1}:`,
+      ...[...result.faults, ...result.errors, ...result.notes].map((line) => `  - ${line}`)
+    ].join(
       "\n"
     )
   ).join("\n")

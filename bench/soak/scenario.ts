@@ -23,10 +23,10 @@ import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as tus from "tus-js-client"
+import { PREFIX } from "../../apps/upload-server/src/Uploads.ts"
 import { startPostgresServer } from "../../test/support/PostgresServer.ts"
 import { freePort, startRedisServer } from "../../test/support/RedisServer.ts"
 import { type ChildServer, randomData, sha256, spawnServer, tempDir } from "../../test/upload-server/support.ts"
-import { PREFIX } from "../../apps/upload-server/src/Uploads.ts"
 
 /** The store both instances share, and the fault it suffers: Redis and PostgreSQL restart, SQLite has no server. */
 export type SoakStore = "redis" | "postgres" | "sqlite"

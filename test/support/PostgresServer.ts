@@ -198,7 +198,8 @@ export const startPostgresServer = (): Effect.Effect<PostgresServer, PostgresSer
         if (launched.exited && /could not bind|already in use/i.test(log)) return "bind" as const
         return yield* Effect.fail(
           new PostgresServerError({
-            message: `postgres on ${HOST}:${port} ${launched.exited ? "exited during start-up" : "did not become ready"}\n` +
+            message:
+              `postgres on ${HOST}:${port} ${launched.exited ? "exited during start-up" : "did not become ready"}\n` +
               `--- server output ---\n${log.trim()}`
           })
         )

@@ -5,12 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { layerRedis } from "effect-kv/redis"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { canKillServers, uniqueNamespace } from "../support/fixtures.ts"
 import { type RedisServer, startRedisServer } from "../support/RedisServer.ts"
-import * as Duration from "effect/Duration"
 import { download, randomData, sha256, startServer, tempDir, TUS, upload, waitFor } from "./support.ts"
 
 let redis: RedisServer
@@ -66,30 +66,37 @@ describe.skipIf(!canKillServers)("a Redis restart mid-upload", () => {
     }
   }, 120_000)
 
-  it("lets at most UPLOAD_STORE_MAX_WAITING calls wait: the rest are 503 at once, the waiting one goes on", async () => {
-    const server = await startServer({
-      store: layerRedis({ url: redis.url, keyPrefix: uniqueNamespace() }),
-      // A window far longer than the test needs: the waiting creation can only end by Redis coming back.
-      settings: { storeWait: Duration.minutes(1), storeMaxWaiting: 1 }
-    })
-    try {
-      await Effect.runPromise(redis.kill)
-      const statuses: Array<number> = []
-      const retryAfter: Array<string | null> = []
-      const creations = Array.from({ length: 3 }, () =>
-        fetch(server.endpoint, { method: "POST", headers: { ...TUS, "Upload-Length": "1" } }).then((response) => {
-          statuses.push(response.status)
-          retryAfter.push(response.headers.get("retry-after"))
-        }))
-      // Redis stays down until two have been answered: they cannot have waited for it.
-      await waitFor("two creations answered while Redis is down", () => statuses.length === 2)
-      expect(statuses).toEqual([503, 503])
-      expect(retryAfter).toEqual(["1", "1"])
-      await Effect.runPromise(redis.restart)
-      await Promise.all(creations)
-      expect(statuses).toEqual([503, 503, 201])
-    } finally {
-      await server.close()
-    }
-  }, 120_000)
+  it(
+    "lets at most UPLOAD_STORE_MAX_WAITING calls wait: the rest are 503 at once, the waiting one goes on",
+    async () => {
+      const server = await startServer({
+        store: layerRedis({ url: redis.url, keyPrefix: uniqueNamespace() }),
+        // A window far longer than the test needs: the waiting creation can only end by Redis coming back.
+        settings: { storeWait: Duration.minutes(1), storeMaxWaiting: 1 }
+      })
+      try {
+        await Effect.runPromise(redis.kill)
+        const statuses: Array<number> = []
+        const retryAfter: Array<string | null> = []
+        const creations = Array.from(
+          { length: 3 },
+          () =>
+            fetch(server.endpoint, { method: "POST", headers: { ...TUS, "Upload-Length": "1" } }).then((response) => {
+              statuses.push(response.status)
+              retryAfter.push(response.headers.get("retry-after"))
+            })
+        )
+        // Redis stays down until two have been answered: they cannot have waited for it.
+        await waitFor("two creations answered while Redis is down", () => statuses.length === 2)
+        expect(statuses).toEqual([503, 503])
+        expect(retryAfter).toEqual(["1", "1"])
+        await Effect.runPromise(redis.restart)
+        await Promise.all(creations)
+        expect(statuses).toEqual([503, 503, 201])
+      } finally {
+        await server.close()
+      }
+    },
+    120_000
+  )
 })
