@@ -113,6 +113,28 @@ describe("sql backend on PostgreSQL", () => {
     30_000
   )
 
+  it.live.skipIf(process.env.EFFECT_KV_TEST_DATABASE_URL !== undefined)(
+    "a restarting server (shutting down, starting up: SQLSTATE 57P03) is Unavailable, never Failure",
+    () =>
+      Effect.gen(function*() {
+        const store = yield* buildStore(layerPg({ url: server().url, table: uniqueTable() }))
+        yield* store.set("a", "1")
+        const restart = yield* Effect.forkChild(server().restart)
+        const reasons = new Set<string>()
+        while (restart.pollUnsafe() === undefined) {
+          const exit = yield* Effect.exit(store.get("a"))
+          const failure = failureOf(exit) as { reason?: string; message?: string } | undefined
+          if (failure !== undefined) reasons.add(`${failure.reason}: ${failure.message}`)
+          yield* Effect.sleep("10 millis")
+        }
+        yield* Fiber.join(restart)
+        assert.strictEqual(yield* eventually("the store answers again", 10_000, store.get("a")), "1")
+        assert.isAbove(reasons.size, 0, "the restart was never seen")
+        for (const reason of reasons) assert.match(reason, /^(Unavailable|Timeout):/)
+      }),
+    60_000
+  )
+
   const timeoutLayers = {
     "layerPg: PostgreSQL's statement_timeout": (table: string) =>
       layerPg({ url: server().url, table, timeout: "300 millis" }),

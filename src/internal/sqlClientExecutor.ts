@@ -9,8 +9,21 @@ import * as SqlError from "effect/sql/SqlError"
 import type { BackendReason } from "../BaseKvStore.ts"
 import type { Dialect, Executor } from "./sqlStore.ts"
 
+/**
+ * SQLSTATEs of a server that cannot serve now but will: class 08 (connection exception), 57P01 admin_shutdown,
+ * 57P02 crash_shutdown, 57P03 cannot_connect_now ("the database system is shutting down / starting up", which a
+ * restart answers for a second or two). `@effect/sql-pg` reports them as `UnknownError`.
+ */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123])$/
+
+const sqlState = (reason: unknown): string | undefined => {
+  const code = (reason as { cause?: { code?: unknown } }).cause?.code
+  return typeof code === "string" ? code : undefined
+}
+
 export const reasonOf = (cause: unknown): BackendReason => {
   if (!SqlError.isSqlError(cause)) return "Failure"
+  if (UNAVAILABLE_SQLSTATE.test(sqlState(cause.reason) ?? "")) return "Unavailable"
   switch (cause.reason._tag) {
     case "ConnectionError":
       return "Unavailable"

@@ -20,6 +20,8 @@ export interface PostgresServer {
   readonly port: number
   /** `postgres://postgres@127.0.0.1:<port>/postgres`, trust authentication. */
   readonly url: string
+  /** Stops the server (fast shutdown) and starts it again on the same port and data; resolves once it is ready. */
+  readonly restart: Effect.Effect<void, PostgresServerError>
 }
 
 export class PostgresServerError extends Data.TaggedError("PostgresServerError")<{
@@ -141,53 +143,84 @@ export const startPostgresServer = (): Effect.Effect<PostgresServer, PostgresSer
     )
     const data = path.join(dir, "data")
     yield* run(path.join(bin, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+
+    /** The running server's process, replaced by `restart`. */
+    let current: { readonly child: ChildProcess; exited: boolean; readonly gone: Promise<void> } | undefined
+    const stop = Effect.suspend(() => {
+      const server = current
+      if (server === undefined || server.exited) return Effect.void
+      return run(path.join(bin, "pg_ctl"), ["stop", "-D", data, "-m", "fast", "-w"]).pipe(
+        Effect.ignore,
+        Effect.andThen(Effect.sync(() => server.exited || server.child.kill("SIGKILL"))),
+        Effect.andThen(Effect.promise(() => server.gone))
+      )
+    })
+    yield* Effect.addFinalizer(() => stop)
+
+    /** Starts `postgres` on `port` and waits until it is ready: `"bind"` when the port was taken meanwhile. */
+    const launch = (port: number) =>
+      Effect.gen(function*() {
+        const args = [
+          ...["-D", data, "-p", String(port), "-k", dir, "-c", `listen_addresses=${HOST}`],
+          ...["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        ]
+        const server = ["setpriv", "--pdeathsig", "KILL", "--", path.join(bin, "postgres"), ...args]
+        // pdeathsig on both sides of runuser: its change of user clears the outer one.
+        const child = spawn(server[0], [
+          ...server.slice(1, 4),
+          ...(isRoot ? ["runuser", "-u", "postgres", "--"] : []),
+          ...(isRoot ? server : server.slice(4))
+        ], {
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        children.add(child)
+        let log = ""
+        const append = (chunk: Buffer) => {
+          log = (log + chunk.toString("utf8")).slice(-LOG_TAIL_CHARS)
+        }
+        child.stdout?.on("data", append)
+        child.stderr?.on("data", append)
+        const launched = {
+          child,
+          exited: false,
+          gone: new Promise<void>((resolve) =>
+            child.once("exit", () => {
+              launched.exited = true
+              children.delete(child)
+              resolve()
+            })
+          )
+        }
+        current = launched
+        const deadline = Date.now() + START_TIMEOUT_MS
+        while (!launched.exited && !(yield* isReady(bin, port)) && Date.now() < deadline) yield* delay(50)
+        if (!launched.exited && Date.now() < deadline) return "ready" as const
+        if (launched.exited && /could not bind|already in use/i.test(log)) return "bind" as const
+        return yield* Effect.fail(
+          new PostgresServerError({
+            message:
+              `postgres on ${HOST}:${port} ${launched.exited ? "exited during start-up" : "did not become ready"}\n` +
+              `--- server output ---\n${log.trim()}`
+          })
+        )
+      })
+
     for (let attempt = 1;; attempt++) {
       const port = yield* freePort()
-      const args = [
-        ...["-D", data, "-p", String(port), "-k", dir, "-c", `listen_addresses=${HOST}`],
-        ...["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-      ]
-      const server = ["setpriv", "--pdeathsig", "KILL", "--", path.join(bin, "postgres"), ...args]
-      // pdeathsig on both sides of runuser: its change of user clears the outer one.
-      const child = spawn(server[0], [
-        ...server.slice(1, 4),
-        ...(isRoot ? ["runuser", "-u", "postgres", "--"] : []),
-        ...(isRoot ? server : server.slice(4))
-      ], {
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      children.add(child)
-      let log = ""
-      let exited = false
-      const append = (chunk: Buffer) => {
-        log = (log + chunk.toString("utf8")).slice(-LOG_TAIL_CHARS)
+      if ((yield* launch(port)) === "ready" || attempt >= BIND_ATTEMPTS) {
+        const server: PostgresServer = {
+          port,
+          url: `postgres://postgres@${HOST}:${port}/postgres`,
+          restart: Effect.andThen(
+            stop,
+            Effect.flatMap(launch(port), (outcome) =>
+              outcome === "ready" ? Effect.void : Effect.fail(
+                new PostgresServerError({ message: `postgres could not bind ${HOST}:${port} again` })
+              ))
+          )
+        }
+        return server
       }
-      child.stdout?.on("data", append)
-      child.stderr?.on("data", append)
-      const gone = new Promise<void>((resolve) =>
-        child.once("exit", () => {
-          exited = true
-          children.delete(child)
-          resolve()
-        })
-      )
-      yield* Effect.addFinalizer(() =>
-        exited ? Effect.void : run(path.join(bin, "pg_ctl"), ["stop", "-D", data, "-m", "fast", "-w"]).pipe(
-          Effect.ignore,
-          Effect.andThen(Effect.sync(() => exited || child.kill("SIGKILL"))),
-          Effect.andThen(Effect.promise(() => gone))
-        )
-      )
-      const deadline = Date.now() + START_TIMEOUT_MS
-      while (!exited && !(yield* isReady(bin, port)) && Date.now() < deadline) yield* delay(50)
-      if (!exited && Date.now() < deadline) return { port, url: `postgres://postgres@${HOST}:${port}/postgres` }
-      if (exited && /could not bind|already in use/i.test(log) && attempt < BIND_ATTEMPTS) continue
-      return yield* Effect.fail(
-        new PostgresServerError({
-          message: `postgres on ${HOST}:${port} ${exited ? "exited during start-up" : "did not become ready"}\n` +
-            `--- server output ---\n${log.trim()}`
-        })
-      )
     }
   })
 

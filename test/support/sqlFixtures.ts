@@ -17,7 +17,11 @@ const externalDatabase = process.env.EFFECT_KV_TEST_DATABASE_URL
 /** A PostgreSQL server for the tests of the calling file. */
 export const usePostgresServer = (): () => PostgresServer => {
   if (externalDatabase !== undefined) {
-    return () => ({ url: externalDatabase, port: Number(new URL(externalDatabase).port || 5432) })
+    return () => ({
+      url: externalDatabase,
+      port: Number(new URL(externalDatabase).port || 5432),
+      restart: Effect.die(new Error("an external database (EFFECT_KV_TEST_DATABASE_URL) is not restarted by the tests"))
+    })
   }
   let server: PostgresServer | undefined
   const scope = Scope.makeUnsafe()

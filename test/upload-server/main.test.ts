@@ -30,13 +30,15 @@ describe("npm start", () => {
         [{ PORT: "70000" }, /between 0 and 65535[\s\S]*PORT/],
         [{ MAX_SIZE: "-1" }, /MAX_SIZE/],
         [{ UPLOAD_EXPIRES_AFTER: "tomorrow" }, /UPLOAD_EXPIRES_AFTER/],
-        [{ UPLOAD_EXPIRES_AFTER: "0 seconds" }, /at least 1 millisecond[\s\S]*UPLOAD_EXPIRES_AFTER/]
+        [{ UPLOAD_EXPIRES_AFTER: "0 seconds" }, /at least 1 millisecond[\s\S]*UPLOAD_EXPIRES_AFTER/],
+        [{ UPLOAD_STORE_WAIT: "Infinity" }, /finite duration[\s\S]*UPLOAD_STORE_WAIT/],
+        [{ UPLOAD_ABANDONED_AFTER: "later" }, /UPLOAD_ABANDONED_AFTER/]
       ] as const
     ) {
       const { code, output } = await runServer(env)
       expect(code, JSON.stringify(env)).toBe(1)
       expect(output, JSON.stringify(env)).toMatch(message)
     }
-    // Five program starts one after another: on a loaded 2-core machine each takes several seconds to load.
+    // Seven program starts one after another: on a loaded 2-core machine each takes several seconds to load.
   }, 120_000)
 })

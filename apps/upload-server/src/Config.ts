@@ -13,6 +13,9 @@
  * | `UPLOAD_JWKS_URL`      | none               | bearer JWTs signed by a key of this JWKS (RS256, ES256, …)  |
  * | `UPLOAD_ALLOW_ANONYMOUS` | `false`          | without a JWT setting, listen anonymously on a public host  |
  * | `UPLOAD_CREATES_PER_MINUTE` | none          | upload creations per owner per minute, across instances     |
+ * | `UPLOAD_STORE_WAIT`    | `6 seconds`        | how long requests wait out a store outage before 503        |
+ * | `UPLOAD_STORE_MAX_WAITING` | `1000`         | store calls that may wait at once; past it, 503 at once     |
+ * | `UPLOAD_ABANDONED_AFTER` | `1 hour`         | an unfinished upload superseded by a new one of the same file, without bytes for this long, is removed |
  *
  * Tests build the same service with `layer({...})`, without the environment.
  *
@@ -50,6 +53,15 @@ export interface ServerSettings {
   readonly lockTtl: Duration.Duration
   /** How long in-flight requests may run after SIGTERM before they are cut. */
   readonly shutdownTimeout: Duration.Duration
+  /** How long after a store outage began a request may still wait for the store (`StoreOutages.ts`). */
+  readonly storeWait: Duration.Duration
+  /** How many store calls may wait out an outage at once; the others fail at once. */
+  readonly storeMaxWaiting: number
+  /**
+   * How long an unfinished upload may go without bytes, once a newer upload of the same file (same owner, length and
+   * metadata) exists, before the cleanup removes it: the upload a client dropped when it started over.
+   */
+  readonly abandonedAfter: Duration.Duration
 }
 
 /**
@@ -66,7 +78,12 @@ const defaults = {
   dataDir: "data/uploads",
   expiresAfter: Duration.hours(24),
   lockTtl: Duration.seconds(10),
-  shutdownTimeout: Duration.seconds(10)
+  shutdownTimeout: Duration.seconds(10),
+  // A Redis restart takes a second or two and the client up to two more to reconnect; still well inside the 10 s
+  // after which a request must have been answered.
+  storeWait: Duration.seconds(6),
+  storeMaxWaiting: 1000,
+  abandonedAfter: Duration.hours(1)
 } as const
 
 /**
@@ -92,7 +109,10 @@ export const make = (options: Partial<ServerSettings> = {}): ServerSettings => {
     expiresAfter,
     cleanupInterval: options.cleanupInterval ?? cleanupIntervalFor(expiresAfter),
     lockTtl: options.lockTtl ?? defaults.lockTtl,
-    shutdownTimeout: options.shutdownTimeout ?? defaults.shutdownTimeout
+    shutdownTimeout: options.shutdownTimeout ?? defaults.shutdownTimeout,
+    storeWait: options.storeWait ?? defaults.storeWait,
+    storeMaxWaiting: options.storeMaxWaiting ?? defaults.storeMaxWaiting,
+    abandonedAfter: options.abandonedAfter ?? defaults.abandonedAfter
   }
 }
 
@@ -112,6 +132,28 @@ const expiresAfter = Config.schema(
   "UPLOAD_EXPIRES_AFTER"
 )
 
+const abandonedAfter = Config.schema(
+  Schema.DurationFromString.check(
+    Schema.makeFilter((value: Duration.Duration) =>
+      (Duration.isFinite(value) && Duration.isGreaterThanOrEqualTo(value, Duration.millis(1))) ||
+      "Expected a finite duration of at least 1 millisecond, such as \"1 hour\""
+    )
+  ),
+  "UPLOAD_ABANDONED_AFTER"
+)
+
+/** An infinite window would let requests queue behind a dead store for ever; 0 answers 503 at once. */
+const storeWait = Config.schema(
+  Schema.DurationFromString.check(
+    Schema.makeFilter((value: Duration.Duration) =>
+      Duration.isFinite(value) || "Expected a finite duration, such as \"6 seconds\" (0: no waiting)"
+    )
+  ),
+  "UPLOAD_STORE_WAIT"
+)
+
+const storeMaxWaiting = Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "UPLOAD_STORE_MAX_WAITING")
+
 /**
  * The settings as read from the environment.
  *
@@ -123,7 +165,10 @@ export const fromEnv: Config.Config<ServerSettings> = Config.all({
   host: Config.withDefault(Config.NonEmptyString("HOST"), defaults.host),
   dataDir: Config.withDefault(Config.NonEmptyString("DATA_DIR"), defaults.dataDir),
   maxSize: Config.option(maxSize),
-  expiresAfter: Config.withDefault(expiresAfter, defaults.expiresAfter)
+  expiresAfter: Config.withDefault(expiresAfter, defaults.expiresAfter),
+  storeWait: Config.withDefault(storeWait, defaults.storeWait),
+  storeMaxWaiting: Config.withDefault(storeMaxWaiting, defaults.storeMaxWaiting),
+  abandonedAfter: Config.withDefault(abandonedAfter, defaults.abandonedAfter)
 }).pipe(Config.map(({ maxSize, ...rest }) => make({ ...rest, maxSize: Option.getOrNull(maxSize) })))
 
 /**

@@ -11,6 +11,7 @@
  *
  * @since 0.2.0
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -72,6 +73,8 @@ export interface UploadFiles {
   readonly remove: (id: string) => Effect.Effect<void, PlatformError.PlatformError>
   /** The ids of the files on disk. */
   readonly list: Effect.Effect<ReadonlyArray<string>, PlatformError.PlatformError>
+  /** Whether the upload's file exists. */
+  readonly exists: (id: string) => Effect.Effect<boolean, PlatformError.PlatformError>
 }
 
 /**
@@ -93,55 +96,67 @@ export const make = Effect.gen(function*() {
   /**
    * Open files of uploads written recently, kept between PATCHes: an upload in small chunks would otherwise pay an
    * open and a close (two thread-pool round trips) per request on top of its one write, which is most of a 16 KB
-   * PATCH's latency. The upload's lock keeps a handle to one writer at a time; a handle idle for `IDLE` is closed.
+   * PATCH's latency.
+   *
+   * A handle belongs to one request at a time: `borrow` marks it held for the request's scope, and a second request
+   * on the same upload (a lease lost to a pause, say) opens a file of its own, since a `File` keeps one cursor. The
+   * idle sweep and `forget` close only a handle nobody holds, and decide so in the same synchronous step that takes it
+   * out of the map, so no request can borrow it between the check and the close: after a pause every cached handle
+   * looks idle, and closing one under a request would let its next write land on a descriptor number the kernel may
+   * already have handed to another upload's file. A handle retired while held is closed when its holder lets go.
    */
   interface Handle {
     readonly file: FileSystem.File
     readonly scope: Scope.Closeable
-    users: number
+    held: boolean
+    retired: boolean
     lastUsed: number
   }
   const handles = new Map<string, Handle>()
   const IDLE_MS = 2_000
-  const closeHandle = (id: string, handle: Handle) =>
-    Effect.suspend(() => {
-      if (handles.get(id) === handle) handles.delete(id)
-      return Scope.close(handle.scope, Exit.void)
-    })
-  const closeIdle = Effect.suspend(() => {
-    const now = Date.now()
-    const idle = [...handles].filter(([, handle]) => handle.users === 0 && now - handle.lastUsed > IDLE_MS)
-    return Effect.forEach(idle, ([id, handle]) => closeHandle(id, handle), { discard: true })
+  /** Takes an unheld handle out of the map and closes it; a held one is only retired, for its holder to close. */
+  const retire = (id: string, handle: Handle) => {
+    if (handles.get(id) === handle) handles.delete(id)
+    handle.retired = true
+    return handle.held ? Effect.void : Scope.close(handle.scope, Exit.void)
+  }
+  const closeIdle = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const idle = [...handles].filter(([, handle]) => !handle.held && now - handle.lastUsed > IDLE_MS)
+    // Retired now, all of them, before the first close yields: see above.
+    return Effect.all(idle.map(([id, handle]) => retire(id, handle)), { discard: true })
   })
   yield* Effect.forkScoped(Effect.repeat(closeIdle, Schedule.spaced(IDLE_MS / 2)))
   yield* Effect.addFinalizer(() =>
-    Effect.forEach([...handles], ([id, handle]) => closeHandle(id, handle), { discard: true })
+    Effect.suspend(() => Effect.all([...handles].map(([id, handle]) => retire(id, handle)), { discard: true }))
   )
+
+  const open = (id: string, cache: boolean) =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const file = yield* Scope.provide(fs.open(path(id), { flag: "r+" }), scope).pipe(
+        Effect.onError(() => Scope.close(scope, Exit.void))
+      )
+      // Two requests racing to open the same upload: the second one's handle is used once, then closed.
+      const cached = cache && !handles.has(id)
+      const handle: Handle = { file, scope, held: true, retired: !cached, lastUsed: 0 }
+      if (cached) handles.set(id, handle)
+      return handle
+    })
 
   const borrow = (id: string) =>
     Effect.acquireRelease(
       Effect.suspend(() => {
         const cached = handles.get(id)
-        if (cached !== undefined) {
-          cached.users++
-          return Effect.succeed(cached)
-        }
-        return Effect.gen(function*() {
-          const scope = yield* Scope.make()
-          const file = yield* Scope.provide(fs.open(path(id), { flag: "r+" }), scope).pipe(
-            Effect.onError(() => Scope.close(scope, Exit.void))
-          )
-          const handle: Handle = { file, scope, users: 1, lastUsed: Date.now() }
-          // Two requests racing to open the same upload: the second one's handle is used once, then closed.
-          if (!handles.has(id)) handles.set(id, handle)
-          return handle
-        })
+        if (cached === undefined) return open(id, true)
+        if (cached.held) return open(id, false)
+        cached.held = true
+        return Effect.succeed(cached)
       }),
       (handle) =>
-        Effect.suspend(() => {
-          handle.users--
-          handle.lastUsed = Date.now()
-          return handles.get(id) === handle ? Effect.void : Scope.close(handle.scope, Exit.void)
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          handle.held = false
+          handle.lastUsed = now
+          return handle.retired ? Scope.close(handle.scope, Exit.void) : Effect.void
         })
     )
 
@@ -149,9 +164,7 @@ export const make = Effect.gen(function*() {
   const forget = (id: string) =>
     Effect.suspend(() => {
       const handle = handles.get(id)
-      if (handle === undefined) return Effect.void
-      handles.delete(id)
-      return handle.users === 0 ? Scope.close(handle.scope, Exit.void) : Effect.void
+      return handle === undefined ? Effect.void : retire(id, handle)
     })
 
   return Files.of({
@@ -183,7 +196,8 @@ export const make = Effect.gen(function*() {
         { discard: true }
       ),
     remove: (id) => Effect.andThen(forget(id), fs.remove(path(id), { force: true })),
-    list: fs.readDirectory(dataDir)
+    list: fs.readDirectory(dataDir),
+    exists: (id) => fs.exists(path(id))
   })
 })
 

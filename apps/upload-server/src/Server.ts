@@ -24,21 +24,38 @@ import * as Files from "./Files.ts"
 import type { Hooks } from "./Hooks.ts"
 import * as Lock from "./Lock.ts"
 import * as Page from "./Page.ts"
+import * as StoreOutages from "./StoreOutages.ts"
 import * as Tus from "./Tus.ts"
 import * as Uploads from "./Uploads.ts"
 
 /**
+ * Every request gets an answer, from the first connection to the last.
+ *
+ * The port opens when the HTTP server layer is built; the router attaches its handler later, once the routes are
+ * built, and detaches it when it stops serving. A request in either gap would be held without an answer until its
+ * client gives up: it is answered 503 with `Retry-After` instead, which tus clients retry. A HEAD gets 423 instead:
+ * tus-js-client takes a HEAD that fails with anything else for a lost upload and starts it again from byte 0.
+ *
  * Node's `server.close()` closes the connections idle at that moment and then waits for the others to end. A client
  * whose PATCH finishes during the drain keeps its connection alive, which would hold the process up to the deadline:
  * once the server has stopped listening, a finished response closes its connection and new ones say so.
  */
-const closingConnectionsWhenDraining = (server: Http.Server): Http.Server =>
-  server.on("request", (_request: Http.IncomingMessage, response: Http.ServerResponse) => {
+const answeringEveryRequest = (server: Http.Server): Http.Server => {
+  const listener = (request: Http.IncomingMessage, response: Http.ServerResponse) => {
     if (!server.listening) response.setHeader("Connection", "close")
     response.once("finish", () => {
       if (!server.listening) setImmediate(() => server.closeIdleConnections())
     })
-  })
+    // This listener alone: the routes are not attached (yet, or any more).
+    if (server.listenerCount("request") === 1) {
+      request.resume()
+      const status = request.method === "HEAD" ? 423 : 503
+      response.writeHead(status, { "Retry-After": "1", "Content-Type": "text/plain", Connection: "close" })
+      response.end("the server is starting or stopping; retry\n")
+    }
+  }
+  return server.on("request", listener)
+}
 
 /** A Node HTTP server on the configured address, draining in-flight requests for `shutdownTimeout` when stopped. */
 const httpServer = Layer.unwrap(Effect.gen(function*() {
@@ -46,7 +63,7 @@ const httpServer = Layer.unwrap(Effect.gen(function*() {
   return NodeHttpServer.layer(
     // A PATCH of a large chunk takes as long as the client needs to send it: Node's 300 s request timeout would cut
     // a slow client off mid-body, so the only limit on a request is the client going away.
-    () => closingConnectionsWhenDraining(Http.createServer({ requestTimeout: 0 })),
+    () => answeringEveryRequest(Http.createServer({ requestTimeout: 0 })),
     {
       port: config.port,
       host: config.host,
@@ -69,7 +86,10 @@ export const layerServices: Layer.Layer<
   BaseKvStoreService | UploadServerConfig
 > = Cleanup.layer.pipe(
   Layer.provideMerge(
-    Layer.mergeAll(Uploads.layer, Lock.layer, Files.layer.pipe(Layer.provide(NodeFileSystem.layer)))
+    Layer.mergeAll(
+      Layer.mergeAll(Uploads.layer, Lock.layer).pipe(Layer.provide(StoreOutages.layer)),
+      Files.layer.pipe(Layer.provide(NodeFileSystem.layer))
+    )
   )
 )
 

@@ -8,7 +8,8 @@
  * only then advances the record (`Uploads.ts`), whether the body ended, failed or the client went away: what reached
  * the disk counts, so the client resumes from there. A checksum or size failure undoes its bytes instead.
  *
- * The store being down answers 503 at once: the Redis layer fails its commands immediately while disconnected.
+ * The store being down answers 503 with `Retry-After`, once the outage is older than the server's store window
+ * (`StoreOutages.ts`): a shorter one is waited out.
  *
  * @since 0.2.0
  */
@@ -248,6 +249,19 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       : Effect.void
 
   /**
+   * Writes a new record, then its empty file, as one step a client going away cannot cut in two; a file that cannot
+   * be made takes its record with it, so a record is never left without its file (the cleanup removes one a failed
+   * removal leaves). The record comes first: the cleanup never sees a live upload's file without a record.
+   */
+  const createUpload = (upload: Omit<Upload, "expiresAt">) =>
+    Effect.uninterruptible(Effect.gen(function*() {
+      const created = yield* uploads.create(upload)
+      if (created === null) return yield* refuse(500, "id collision; retry")
+      yield* files.create(upload.id).pipe(Effect.onError(() => Effect.ignore(uploads.remove(upload.id))))
+      return created
+    }))
+
+  /**
    * Writes the request body at the upload's offset, under its lock, and advances the record by what reached the
    * disk. The caller has checked the headers; `lengthOf` checks the record against them and gives the upload's
    * length after this request (a deferred length may arrive with it).
@@ -387,8 +401,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         const total = parts.reduce((sum, part) => sum + part!.length!, 0)
         yield* checkLength(total)
         const metadata = yield* decideMetadata(total)
-        // The record comes first, then the file: the cleanup fiber never sees a live upload's file without a record.
-        const created = yield* uploads.create({
+        const created = yield* createUpload({
           id,
           owner,
           length: total,
@@ -399,8 +412,6 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           parts: concat.parts,
           concatHeader: headers["upload-concat"]!.trim()
         })
-        if (created === null) return yield* refuse(500, "id collision; retry")
-        yield* files.create(id)
         yield* files.concatenate(id, concat.parts)
         const done = yield* uploads.advance(created, { offset: total, length: total })
         if (done === null) return yield* refuse(404, "the upload was terminated during concatenation")
@@ -426,7 +437,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       }
 
       const metadata = yield* decideMetadata(length ?? null)
-      const created = yield* uploads.create({
+      const created = yield* createUpload({
         id,
         owner,
         length: length ?? null,
@@ -437,8 +448,6 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         parts: null,
         concatHeader: null
       })
-      if (created === null) return yield* refuse(500, "id collision; retry")
-      yield* files.create(id)
       const upload = withBody
         ? yield* receive(request, owner, id, 0, (current) => Effect.succeed(current.length), checksum)
         : created
