@@ -65,7 +65,7 @@ const defaults = {
   host: "127.0.0.1",
   dataDir: "data/uploads",
   expiresAfter: Duration.hours(24),
-  lockTtl: Duration.seconds(10),
+  lockTtl: Duration.seconds(3),
   shutdownTimeout: Duration.seconds(10)
 } as const
 

@@ -69,7 +69,10 @@ export const layerServices: Layer.Layer<
   BaseKvStoreService | UploadServerConfig
 > = Cleanup.layer.pipe(
   Layer.provideMerge(
-    Layer.mergeAll(Uploads.layer, Lock.layer, Files.layer.pipe(Layer.provide(NodeFileSystem.layer)))
+    Layer.mergeAll(
+      Lock.layer.pipe(Layer.provideMerge(Uploads.layer)),
+      Files.layer.pipe(Layer.provide(NodeFileSystem.layer))
+    )
   )
 )
 

@@ -4,7 +4,7 @@
  * finished upload. See https://tus.io/protocols/resumable-upload.
  *
  * Every request is checked in full before anything is touched, so a malformed one gets the status the protocol names
- * and changes nothing. A PATCH runs under the upload's lock (`Lock.ts`), streams its body to disk (`Files.ts`) and
+ * and changes nothing. A PATCH runs under the upload's lease (`Lock.ts`), streams its body to disk (`Files.ts`) and
  * only then advances the record (`Uploads.ts`), whether the body ended, failed or the client went away: what reached
  * the disk counts, so the client resumes from there. A checksum or size failure undoes its bytes instead.
  *
@@ -26,7 +26,7 @@ import { Authorization, Unauthorized } from "./Authorization.ts"
 import { UploadServerConfig } from "./Config.ts"
 import { BodyTooLarge, Files, type Progress } from "./Files.ts"
 import { Hooks, UploadRejected } from "./Hooks.ts"
-import { Locks, UploadLocked } from "./Lock.ts"
+import { Locks, UploadLocked, UploadNotFound } from "./Lock.ts"
 import { isComplete, type Upload, Uploads } from "./Uploads.ts"
 
 /**
@@ -248,12 +248,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       : Effect.void
 
   /**
-   * Writes the request body at the upload's offset, under its lock, and advances the record by what reached the
+   * Writes the request body at the upload's offset, under its lease, and advances the record by what reached the
    * disk. The caller has checked the headers; `lengthOf` checks the record against them and gives the upload's
    * length after this request (a deferred length may arrive with it).
    *
-   * The record is read once, under the lock: a PATCH costs four store calls (take the lock, read, advance, release),
-   * where reading it first to check the headers, then again under the lock, cost five.
+   * The record is read by taking the lease and written by the commit that drops it (`Lock.ts`): two store calls per
+   * PATCH when this instance wrote the upload last.
    */
   const receive = (
     request: HttpServerRequest.HttpServerRequest,
@@ -263,10 +263,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     lengthOf: (current: Upload) => Effect.Effect<number | null, Refused>,
     checksum: { readonly algorithm: string; readonly digest: string } | null
   ) =>
-    locks.withLock(
-      id,
+    locks.withLease(id, owner, (held) =>
       Effect.gen(function*() {
-        const current = yield* requireRecord(id, owner)
+        const current = held.upload
         if (current.concat === "final") return yield* refuse(403, "a final upload cannot be patched")
         if (current.offset !== offset) {
           return yield* refuse(409, `Upload-Offset ${offset} does not match the upload's offset ${current.offset}`, {
@@ -297,7 +296,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           const reached = offset + progress.written
           // Bytes past the offset left by an earlier failed commit cannot outlive completion: cut them off first.
           const complete = length === reached ? Effect.ignore(files.truncate(id, reached)) : Effect.void
-          return Effect.andThen(complete, uploads.advance(current, { offset: reached, length })).pipe(
+          return Effect.andThen(complete, held.commit({ offset: reached, length })).pipe(
             Effect.match({
               onFailure: (error) => {
                 commitFailure = error
@@ -333,8 +332,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         if (committed === null) return yield* refuse(404, "the upload was terminated or expired during the request")
         if (committed !== current) yield* finished(committed)
         return committed
-      })
-    )
+      }))
 
   /** creation, creation-defer-length, creation-with-upload, concatenation. */
   const create = (owner: string) =>
@@ -485,12 +483,13 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   const terminate = (owner: string, id: string) =>
     Effect.gen(function*() {
-      yield* requireRecord(id, owner)
-      yield* locks.withLock(
+      if (!ID.test(id)) return yield* refuse(404, "no such upload (it may have expired)")
+      yield* locks.withLease(
         id,
+        owner,
         // The record goes first: once it is gone no request can reach the file, and a file left by a failed removal
         // is the cleanup fiber's.
-        Effect.andThen(uploads.remove(id), Effect.ignore(files.remove(id)))
+        () => Effect.andThen(uploads.remove(id), Effect.ignore(files.remove(id)))
       )
       return HttpServerResponse.empty({ status: 204 })
     })
@@ -573,6 +572,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
             status: error.status,
             headers: error.headers ?? {}
           }))
+        }
+        if (error instanceof UploadNotFound) {
+          return Effect.succeed(HttpServerResponse.text("no such upload (it may have expired)\n", { status: 404 }))
         }
         if (error instanceof UploadLocked) {
           return Effect.succeed(HttpServerResponse.text("another request is writing this upload; retry\n", {
