@@ -11,6 +11,7 @@ import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
+import { createClient } from "redis"
 import * as tus from "tus-js-client"
 import { canKillServers, uniqueNamespace } from "../support/fixtures.ts"
 import { type RedisServer, startRedisServer } from "../support/RedisServer.ts"
@@ -259,4 +260,71 @@ describe("UPLOAD_CREATES_PER_MINUTE on two npm start instances sharing Redis", (
     expect(await a.exited).toBe(0)
     expect(await b.exited).toBe(0)
   }, 180_000)
+})
+
+describe("takeover from an npm start instance killed mid-PATCH", () => {
+  it(
+    "the lease is renewed while the PATCH runs and, once its holder is killed, lapses for the other instance",
+    async () => {
+      const env = { REDIS_URL: redis.url, DATA_DIR: tempDir() }
+      const [a, b] = await Promise.all([spawnServer(env), spawnServer(env)])
+      const client = createClient({ url: redis.url })
+      await client.connect()
+      try {
+        const data = randomData(1024 * 1024)
+        const created = await fetch(a.endpoint, {
+          method: "POST",
+          headers: { ...TUS, "Upload-Length": String(data.length) }
+        })
+        const id = created.headers.get("location")!.split("/").pop()!
+        const [key] = await client.keys(`*upload:${id}`)
+        const lease = async () => (JSON.parse((await client.get(key))!) as { lease?: { until: number } }).lease
+        const patch = (server: { endpoint: string }) =>
+          fetch(server.endpoint + id, {
+            method: "PATCH",
+            headers: { ...TUS, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0" },
+            body: data
+          })
+
+        // A PATCH on `a` that sends half its body and then stalls: `a` holds the lease with it.
+        const stalled = http.request(a.endpoint + id, {
+          method: "PATCH",
+          headers: {
+            ...TUS,
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Offset": "0",
+            "Content-Length": String(data.length)
+          }
+        })
+        stalled.on("error", () => {})
+        stalled.write(data.subarray(0, data.length / 2))
+        await waitFor("a's lease in the record", async () => (await lease()) !== undefined)
+        const first = (await lease())!.until
+        // Renewed while the request runs: the lease outlives its first term, and `b` is refused all along.
+        await waitFor("a renewed lease", async () => ((await lease())?.until ?? 0) > first)
+        expect((await patch(b)).status).toBe(423)
+
+        a.process.kill("SIGKILL")
+        const killed = performance.now()
+        await a.exited
+        let takenOver = 0
+        await waitFor("b accepting the PATCH", async () => {
+          const response = await patch(b)
+          if (response.status === 423) return false
+          expect(response.status).toBe(204)
+          takenOver = performance.now() - killed
+          return true
+        }, 30_000)
+        process.stdout.write(`takeover after SIGKILL: ${(takenOver / 1000).toFixed(2)} s\n`)
+        expect(await lease()).toBeUndefined()
+        expect(sha256((await download(b.endpoint + id)).body)).toBe(sha256(data))
+      } finally {
+        await client.quit()
+        a.process.kill("SIGKILL")
+        b.process.kill("SIGTERM")
+        await b.exited
+      }
+    },
+    120_000
+  )
 })
