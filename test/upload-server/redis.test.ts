@@ -13,6 +13,7 @@ import * as http from "node:http"
 import * as path from "node:path"
 import { createClient } from "redis"
 import * as tus from "tus-js-client"
+import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
 import { canKillServers, uniqueNamespace } from "../support/fixtures.ts"
 import { type RedisServer, startRedisServer } from "../support/RedisServer.ts"
 import {
@@ -260,6 +261,36 @@ describe("UPLOAD_CREATES_PER_MINUTE on two npm start instances sharing Redis", (
     expect(await a.exited).toBe(0)
     expect(await b.exited).toBe(0)
   }, 180_000)
+})
+
+describe("UPLOAD_BYTES_PER_OWNER on two instances sharing Redis", () => {
+  it("counts each owner's bytes across both instances", async () => {
+    const keyPrefix = uniqueNamespace()
+    const dataDir = tempDir()
+    const start = () =>
+      startServer({
+        store: layerRedis({ url: redis.url, keyPrefix }),
+        authorization: Authorization.layerBearer((token) => Effect.succeed(token)),
+        settings: { dataDir, bytesPerOwner: 1000 }
+      })
+    const [a, b] = await Promise.all([start(), start()])
+    try {
+      const create = (server: RunningServer, owner: string, length: number) =>
+        fetch(server.endpoint, {
+          method: "POST",
+          headers: { ...TUS, Authorization: `Bearer ${owner}`, "Upload-Length": String(length) }
+        })
+      expect((await create(a, "ann", 700)).status).toBe(201)
+      expect((await create(b, "ann", 301)).status).toBe(413)
+      expect((await create(b, "ben", 1000)).status).toBe(201)
+      expect((await create(a, "ben", 1)).status).toBe(413)
+      // Concurrent creations on both instances: never more than the quota between them.
+      const racing = await Promise.all([create(a, "cat", 600), create(b, "cat", 600)])
+      expect(racing.map((response) => response.status).sort()).toEqual([201, 413])
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  })
 })
 
 describe("takeover from an npm start instance killed mid-PATCH", () => {

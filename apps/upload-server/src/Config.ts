@@ -13,6 +13,7 @@
  * | `UPLOAD_JWKS_URL`      | none               | bearer JWTs signed by a key of this JWKS (RS256, ES256, …)  |
  * | `UPLOAD_ALLOW_ANONYMOUS` | `false`          | without a JWT setting, listen anonymously on a public host  |
  * | `UPLOAD_CREATES_PER_MINUTE` | none          | upload creations per owner per minute, across instances     |
+ * | `UPLOAD_BYTES_PER_OWNER` | none            | bytes of uploads (finished or not) one owner may hold       |
  *
  * Tests build the same service with `layer({...})`, without the environment.
  *
@@ -46,6 +47,8 @@ export interface ServerSettings {
   readonly expiresAfter: Duration.Duration
   /** How often the cleanup fiber looks for files without a record. */
   readonly cleanupInterval: Duration.Duration
+  /** Bytes of uploads, finished or not, one owner may hold across instances (`Quota.ts`); `null`: no quota. */
+  readonly bytesPerOwner: number | null
   /** How long a PATCH's lease on its upload lasts without renewal (a crashed instance blocks it this long). */
   readonly lockTtl: Duration.Duration
   /** How long in-flight requests may run after SIGTERM before they are cut. */
@@ -89,6 +92,7 @@ export const make = (options: Partial<ServerSettings> = {}): ServerSettings => {
     host: options.host ?? defaults.host,
     dataDir: Path.resolve(options.dataDir ?? defaults.dataDir),
     maxSize: options.maxSize ?? null,
+    bytesPerOwner: options.bytesPerOwner ?? null,
     expiresAfter,
     cleanupInterval: options.cleanupInterval ?? cleanupIntervalFor(expiresAfter),
     lockTtl: options.lockTtl ?? defaults.lockTtl,
@@ -123,8 +127,13 @@ export const fromEnv: Config.Config<ServerSettings> = Config.all({
   host: Config.withDefault(Config.NonEmptyString("HOST"), defaults.host),
   dataDir: Config.withDefault(Config.NonEmptyString("DATA_DIR"), defaults.dataDir),
   maxSize: Config.option(maxSize),
+  bytesPerOwner: Config.option(Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "UPLOAD_BYTES_PER_OWNER")),
   expiresAfter: Config.withDefault(expiresAfter, defaults.expiresAfter)
-}).pipe(Config.map(({ maxSize, ...rest }) => make({ ...rest, maxSize: Option.getOrNull(maxSize) })))
+}).pipe(
+  Config.map(({ bytesPerOwner, maxSize, ...rest }) =>
+    make({ ...rest, maxSize: Option.getOrNull(maxSize), bytesPerOwner: Option.getOrNull(bytesPerOwner) })
+  )
+)
 
 /**
  * How `npm start` authenticates requests.

@@ -27,6 +27,7 @@ import { UploadServerConfig } from "./Config.ts"
 import { BodyTooLarge, Files, type Progress } from "./Files.ts"
 import { Hooks, UploadRejected } from "./Hooks.ts"
 import { Locks, UploadLocked, UploadNotFound } from "./Lock.ts"
+import { Quotas } from "./Quota.ts"
 import { isComplete, type Upload, Uploads } from "./Uploads.ts"
 
 /**
@@ -217,6 +218,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const uploads = yield* Uploads
   const files = yield* Files
   const locks = yield* Locks
+  const quotas = yield* Quotas
 
   const maxSizeHeaders: Record<string, string> = config.maxSize === null ? {} : {
     "Tus-Max-Size": String(config.maxSize)
@@ -247,6 +249,21 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       ? refuse(413, `the upload is larger than Tus-Max-Size (${config.maxSize} bytes)`, maxSizeHeaders)
       : Effect.void
 
+  const overQuota = (owner: string) =>
+    Effect.flatMap(
+      quotas.used(owner),
+      (used) =>
+        refuse(
+          413,
+          `the upload would pass the owner's quota of ${quotas.limit} bytes (${used} in use); ` +
+            "terminate finished uploads to make room"
+        )
+    )
+
+  /** Reserves `bytes` for the owner's upload `id` in full, or refuses it (413) past the owner's quota. */
+  const reserveAll = (owner: string, id: string, bytes: number) =>
+    Effect.flatMap(quotas.reserve(owner, id, bytes), (granted) => granted ? Effect.void : overQuota(owner))
+
   /**
    * Writes the request body at the upload's offset, under its lease, and advances the record by what reached the
    * disk. The caller has checked the headers; `lengthOf` checks the record against them and gives the upload's
@@ -273,7 +290,19 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           })
         }
         const length = yield* lengthOf(current)
-        const limit = (length ?? config.maxSize ?? Number.MAX_SAFE_INTEGER) - offset
+        // The quota counts a deferred-length upload as it grows: this request may take what the owner has left, and
+        // gives back what it did not use. A length declared now is reserved in full.
+        let room = Number.MAX_SAFE_INTEGER
+        if (quotas.limit !== null && current.length === null) {
+          if (length !== null) yield* reserveAll(owner, id, length)
+          else {
+            const contentLength = integerHeader(request.headers["content-length"])
+            const wanted = contentLength == null ? Number.MAX_SAFE_INTEGER : offset + contentLength
+            room = yield* quotas.reserveUpTo(owner, id, wanted)
+            if (room <= offset && wanted > offset) return yield* overQuota(owner)
+          }
+        }
+        const limit = Math.min(length ?? config.maxSize ?? Number.MAX_SAFE_INTEGER, room) - offset
         const progress: Progress = { written: 0 }
         const hash = checksum === null ? null : createHash(checksum.algorithm)
         let committed: Upload | null = current
@@ -312,9 +341,21 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           Effect.onExit(settle),
           Effect.exit
         )
+        const reached = (committed ?? current).offset
+        if (room !== Number.MAX_SAFE_INTEGER && committed !== null && room > reached) {
+          // What the request reserved and did not write goes back; should this fail, the next PATCH sets it again.
+          yield* Effect.ignore(quotas.settle(owner, id, reached))
+        }
         if (commitFailure !== undefined) return yield* Effect.fail(commitFailure)
         if (Exit.isFailure(exit)) {
           const error = Option.getOrUndefined(Exit.findErrorOption(exit))
+          if (error instanceof BodyTooLarge && room - offset === error.limit) {
+            return yield* refuse(
+              413,
+              `the body goes past the owner's quota of ${quotas.limit} bytes; the first ${error.limit} bytes were kept`,
+              { "Upload-Offset": String(reached) }
+            )
+          }
           if (error instanceof BodyTooLarge) {
             return yield* refuse(
               413,
@@ -385,6 +426,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         const total = parts.reduce((sum, part) => sum + part!.length!, 0)
         yield* checkLength(total)
         const metadata = yield* decideMetadata(total)
+        yield* reserveAll(owner, id, total)
         // The record comes first, then the file: the cleanup fiber never sees a live upload's file without a record.
         const created = yield* uploads.create({
           id,
@@ -424,6 +466,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       }
 
       const metadata = yield* decideMetadata(length ?? null)
+      // Reserved before the record is written: a reservation left by a failed creation is dropped when room runs
+      // short (`Quota.ts`), a record without its reservation could pass the quota.
+      if (length !== undefined) yield* reserveAll(owner, id, length)
       const created = yield* uploads.create({
         id,
         owner,
@@ -491,6 +536,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         // is the cleanup fiber's.
         () => Effect.andThen(uploads.remove(id), Effect.ignore(files.remove(id)))
       )
+      // A failure leaves the upload in the ledger until room runs short, when the ledger drops it (`Quota.ts`).
+      yield* Effect.ignore(quotas.release(owner, id))
       return HttpServerResponse.empty({ status: 204 })
     })
 
