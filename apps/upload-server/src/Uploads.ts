@@ -146,9 +146,16 @@ export const make = Effect.gen(function*() {
       }),
     advance: (current, next) =>
       Effect.suspend(() => {
-        const record = stamped({ ...withoutLease(current), ...next })
+        // A change of lease alone keeps the expiry: the upload has not moved, and watchers see the same upload.
+        const leaseOnly = next.offset === undefined && next.length === undefined
+        const record = leaseOnly
+          ? { ...withoutLease(current), ...next } as Upload
+          : stamped({ ...withoutLease(current), ...next })
+        const options = leaseOnly && record.expiresAt !== null
+          ? { ttl: Duration.millis(Math.max(1, record.expiresAt - Date.now())) }
+          : lifetime(record)
         return Effect.map(
-          records.compareAndSet(key(current.id), current, record, lifetime(record)),
+          records.compareAndSet(key(current.id), current, record, options),
           (written) => written ? record : null
         )
       }),
