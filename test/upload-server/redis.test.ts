@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { layerRedis } from "effect-kv/redis"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -14,6 +15,9 @@ import * as path from "node:path"
 import { createClient } from "redis"
 import * as tus from "tus-js-client"
 import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
+import * as Config from "../../apps/upload-server/src/Config.ts"
+import * as Quota from "../../apps/upload-server/src/Quota.ts"
+import * as Uploads from "../../apps/upload-server/src/Uploads.ts"
 import { canKillServers, uniqueNamespace } from "../support/fixtures.ts"
 import { type RedisServer, startRedisServer } from "../support/RedisServer.ts"
 import {
@@ -284,12 +288,37 @@ describe("UPLOAD_BYTES_PER_OWNER on two instances sharing Redis", () => {
       expect((await create(b, "ann", 301)).status).toBe(413)
       expect((await create(b, "ben", 1000)).status).toBe(201)
       expect((await create(a, "ben", 1)).status).toBe(413)
-      // Concurrent creations on both instances: never more than the quota between them.
-      const racing = await Promise.all([create(a, "cat", 600), create(b, "cat", 600)])
-      expect(racing.map((response) => response.status).sort()).toEqual([201, 413])
+      // Ten concurrent creations of 200 bytes, spread over both instances: exactly five fit.
+      const racing = await Promise.all(Array.from({ length: 10 }, (_, i) => create(i % 2 ? a : b, "cat", 200)))
+      const statuses = racing.map((response) => response.status)
+      expect(statuses.filter((status) => status === 201).length).toBe(5)
+      expect(statuses.filter((status) => status === 413).length).toBe(5)
     } finally {
       await Promise.all([a.close(), b.close()])
     }
+  })
+})
+
+describe("the quota ledger on Redis", () => {
+  it("reservations made at once never pass the quota together", async () => {
+    const granted = await Effect.runPromise(
+      Effect.gen(function*() {
+        const quotas = yield* Quota.Quotas
+        return yield* Effect.all(
+          Array.from({ length: 10 }, (_, i) => quotas.reserve("dora", `upload-${i}`, 200)),
+          { concurrency: "unbounded" }
+        )
+      }).pipe(
+        Effect.provide(
+          Quota.layer.pipe(
+            Layer.provideMerge(Uploads.layer),
+            Layer.provideMerge(Config.layer({ bytesPerOwner: 1000, dataDir: tempDir() })),
+            Layer.provideMerge(layerRedis({ url: redis.url, keyPrefix: uniqueNamespace() }))
+          )
+        )
+      )
+    )
+    expect(granted.filter((ok) => ok).length).toBe(5)
   })
 })
 

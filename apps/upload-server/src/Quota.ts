@@ -6,12 +6,15 @@
  * known, what it has received while its length is deferred. Reserving is one atomic `modify` of the ledger, so two
  * instances creating at once cannot both take the last bytes. A terminated upload leaves the ledger at once; an
  * expired one leaves no trace in the ledger's writers, so before refusing, the ledger drops the uploads whose records
- * are gone and tries once more: nobody is refused for bytes they no longer hold, and the common case reads no record.
+ * are gone and whose bytes were reserved longer than an expiry ago (a younger entry may be a creation whose record is
+ * not written yet), and tries once more: nobody is refused for bytes they no longer hold, and the common case reads
+ * no record.
  *
  * @since 0.3.0
  */
 import { BaseKvStoreService, type KvSchemaError, type KvStoreError, toSchemaStore } from "effect-kv"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -51,7 +54,8 @@ export interface OwnerQuotas {
  */
 export class Quotas extends Context.Service<Quotas, OwnerQuotas>()("@effect-kv/upload-server/Quotas") {}
 
-const Ledger = Schema.Record(Schema.String, Schema.Number)
+/** Each upload's bytes and when they were last reserved (epoch ms). */
+const Ledger = Schema.Record(Schema.String, Schema.Struct({ bytes: Schema.Number, at: Schema.Number }))
 type Ledger = typeof Ledger.Type
 
 /** Owners are whatever the authorization says (a JWT `sub` can be any string): the key holds a digest instead. */
@@ -59,7 +63,7 @@ const key = (owner: string) => `quota:${createHash("sha256").update(owner).diges
 
 const sum = (ledger: Ledger | null, except?: string) => {
   let total = 0
-  if (ledger !== null) { for (const id in ledger) if (id !== except) total += ledger[id] }
+  if (ledger !== null) { for (const id in ledger) if (id !== except) total += ledger[id].bytes }
   return total
 }
 
@@ -68,7 +72,7 @@ const sum = (ledger: Ledger | null, except?: string) => {
  * @category constructors
  */
 export const make = Effect.gen(function*() {
-  const { bytesPerOwner: limit } = yield* UploadServerConfig
+  const { bytesPerOwner: limit, expiresAfter } = yield* UploadServerConfig
   const store = yield* BaseKvStoreService
   const uploads = yield* Uploads
   const ledgers = toSchemaStore(store, Ledger)
@@ -77,7 +81,7 @@ export const make = Effect.gen(function*() {
   const update = (owner: string, f: (ledger: Ledger | null) => Ledger | null) => ledgers.modify(key(owner), f)
 
   const grant = (ledger: Ledger | null, id: string, bytes: number) =>
-    Math.max(ledger?.[id] ?? 0, Math.min(bytes, limit! - sum(ledger, id)))
+    Math.max(ledger?.[id]?.bytes ?? 0, Math.min(bytes, limit! - sum(ledger, id)))
 
   const reserve = (owner: string, id: string, bytes: number, partial: boolean) =>
     Effect.gen(function*() {
@@ -85,19 +89,21 @@ export const make = Effect.gen(function*() {
       const take = (ledger: Ledger | null): Ledger | null => {
         granted = grant(ledger, id, bytes)
         if (granted < bytes && !partial) return ledger
-        return { ...ledger, [id]: granted }
+        return { ...ledger, [id]: { bytes: granted, at: Date.now() } }
       }
       yield* update(owner, take)
       if (granted >= bytes) return granted
       // Short of room: the ledger may still count uploads that expired. Drop those whose records are gone, then try
       // once more.
       const ledger = yield* ledgers.get(key(owner))
-      const others = Object.keys(ledger ?? {}).filter((other) => other !== id)
+      // Only entries older than an expiry: a younger one may be a creation whose record is not written yet.
+      const stale = Date.now() - Duration.toMillis(expiresAfter)
+      const others = Object.keys(ledger ?? {}).filter((other) => other !== id && ledger![other].at < stale)
       const present = yield* Effect.forEach(others, (other) => uploads.exists(other), { concurrency: 8 })
       const gone = new Set(others.filter((_, i) => !present[i]))
       if (gone.size === 0) return granted
       yield* update(owner, (ledger) => {
-        const kept: Record<string, number> = {}
+        const kept: Record<string, Ledger[string]> = {}
         for (const other in ledger) if (!gone.has(other)) kept[other] = ledger[other]
         return take(kept)
       })
@@ -112,7 +118,9 @@ export const make = Effect.gen(function*() {
         : Effect.map(reserve(owner, id, bytes, false), (granted) => granted >= bytes),
     reserveUpTo: (owner, id, bytes) => limit === null ? Effect.succeed(bytes) : reserve(owner, id, bytes, true),
     settle: (owner, id, bytes) =>
-      limit === null ? Effect.void : Effect.asVoid(update(owner, (ledger) => ({ ...ledger, [id]: bytes }))),
+      limit === null
+        ? Effect.void
+        : Effect.asVoid(update(owner, (ledger) => ({ ...ledger, [id]: { bytes, at: Date.now() } }))),
     release: (owner, id) =>
       limit === null ? Effect.void : Effect.asVoid(update(owner, (ledger) => {
         if (ledger === null || !(id in ledger)) return ledger
