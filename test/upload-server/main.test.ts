@@ -29,6 +29,7 @@ describe("npm start", () => {
         [{ PORT: "http" }, /PORT/],
         [{ PORT: "70000" }, /between 0 and 65535[\s\S]*PORT/],
         [{ MAX_SIZE: "-1" }, /MAX_SIZE/],
+        [{ UPLOAD_BYTES_PER_OWNER: "1 GB" }, /UPLOAD_BYTES_PER_OWNER/],
         [{ UPLOAD_EXPIRES_AFTER: "tomorrow" }, /UPLOAD_EXPIRES_AFTER/],
         [{ UPLOAD_EXPIRES_AFTER: "0 seconds" }, /at least 1 millisecond[\s\S]*UPLOAD_EXPIRES_AFTER/],
         [{ UPLOAD_STORE_WAIT: "Infinity" }, /finite duration[\s\S]*UPLOAD_STORE_WAIT/],
@@ -39,6 +40,6 @@ describe("npm start", () => {
       expect(code, JSON.stringify(env)).toBe(1)
       expect(output, JSON.stringify(env)).toMatch(message)
     }
-    // Seven program starts one after another: on a loaded 2-core machine each takes several seconds to load.
-  }, 120_000)
+    // Eight program starts one after another: on a loaded 2-core machine each takes several seconds to load.
+  }, 240_000)
 })

@@ -8,12 +8,17 @@ import { layerRedis } from "effect-kv/redis"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
+import { createClient } from "redis"
 import * as tus from "tus-js-client"
-import type * as Config from "../../apps/upload-server/src/Config.ts"
+import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
+import * as Config from "../../apps/upload-server/src/Config.ts"
+import * as Quota from "../../apps/upload-server/src/Quota.ts"
+import * as Uploads from "../../apps/upload-server/src/Uploads.ts"
 import { canKillServers, uniqueNamespace } from "../support/fixtures.ts"
 import { type RedisServer, startRedisServer } from "../support/RedisServer.ts"
 import {
@@ -271,4 +276,126 @@ describe("UPLOAD_CREATES_PER_MINUTE on two npm start instances sharing Redis", (
     expect(await a.exited).toBe(0)
     expect(await b.exited).toBe(0)
   }, 180_000)
+})
+
+describe("UPLOAD_BYTES_PER_OWNER on two instances sharing Redis", () => {
+  it("counts each owner's bytes across both instances", async () => {
+    const keyPrefix = uniqueNamespace()
+    const dataDir = tempDir()
+    const start = () =>
+      startServer({
+        store: layerRedis({ url: redis.url, keyPrefix }),
+        authorization: Authorization.layerBearer((token) => Effect.succeed(token)),
+        settings: { dataDir, bytesPerOwner: 1000 }
+      })
+    const [a, b] = await Promise.all([start(), start()])
+    try {
+      const create = (server: RunningServer, owner: string, length: number) =>
+        fetch(server.endpoint, {
+          method: "POST",
+          headers: { ...TUS, Authorization: `Bearer ${owner}`, "Upload-Length": String(length) }
+        })
+      expect((await create(a, "ann", 700)).status).toBe(201)
+      expect((await create(b, "ann", 301)).status).toBe(413)
+      expect((await create(b, "ben", 1000)).status).toBe(201)
+      expect((await create(a, "ben", 1)).status).toBe(413)
+      // Ten concurrent creations of 200 bytes, spread over both instances: exactly five fit.
+      const racing = await Promise.all(Array.from({ length: 10 }, (_, i) => create(i % 2 ? a : b, "cat", 200)))
+      const statuses = racing.map((response) => response.status)
+      expect(statuses.filter((status) => status === 201).length).toBe(5)
+      expect(statuses.filter((status) => status === 413).length).toBe(5)
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+})
+
+describe("the quota ledger on Redis", () => {
+  it("reservations made at once never pass the quota together", async () => {
+    const granted = await Effect.runPromise(
+      Effect.gen(function*() {
+        const quotas = yield* Quota.Quotas
+        return yield* Effect.all(
+          Array.from({ length: 10 }, (_, i) => quotas.reserve("dora", `upload-${i}`, 200)),
+          { concurrency: "unbounded" }
+        )
+      }).pipe(
+        Effect.provide(
+          Quota.layer.pipe(
+            Layer.provideMerge(Uploads.layer),
+            Layer.provideMerge(Config.layer({ bytesPerOwner: 1000, dataDir: tempDir() })),
+            Layer.provideMerge(layerRedis({ url: redis.url, keyPrefix: uniqueNamespace() }))
+          )
+        )
+      )
+    )
+    expect(granted.filter((ok) => ok).length).toBe(5)
+  })
+})
+
+describe("takeover from an npm start instance killed mid-PATCH", () => {
+  it(
+    "the lease is renewed while the PATCH runs and, once its holder is killed, lapses for the other instance",
+    async () => {
+      const env = { REDIS_URL: redis.url, DATA_DIR: tempDir() }
+      const [a, b] = await Promise.all([spawnServer(env), spawnServer(env)])
+      const client = createClient({ url: redis.url })
+      await client.connect()
+      try {
+        const data = randomData(1024 * 1024)
+        const created = await fetch(a.endpoint, {
+          method: "POST",
+          headers: { ...TUS, "Upload-Length": String(data.length) }
+        })
+        const id = created.headers.get("location")!.split("/").pop()!
+        const [key] = await client.keys(`*upload:${id}`)
+        const lease = async () => (JSON.parse((await client.get(key))!) as { lease?: { until: number } }).lease
+        const patch = (server: { endpoint: string }) =>
+          fetch(server.endpoint + id, {
+            method: "PATCH",
+            headers: { ...TUS, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0" },
+            body: data
+          })
+
+        // A PATCH on `a` that sends half its body and then stalls: `a` holds the lease with it.
+        const stalled = http.request(a.endpoint + id, {
+          method: "PATCH",
+          headers: {
+            ...TUS,
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Offset": "0",
+            "Content-Length": String(data.length)
+          }
+        })
+        stalled.on("error", () => {})
+        stalled.write(data.subarray(0, data.length / 2))
+        await waitFor("a's lease in the record", async () => (await lease()) !== undefined)
+        const first = (await lease())!.until
+        // Renewed while the request runs: the lease outlives its first term, and `b` is refused all along.
+        await waitFor("a renewed lease", async () => ((await lease())?.until ?? 0) > first)
+        expect((await patch(b)).status).toBe(423)
+
+        a.process.kill("SIGKILL")
+        const killed = performance.now()
+        await a.exited
+        let takenOver = 0
+        await waitFor("b accepting the PATCH", async () => {
+          const response = await patch(b)
+          if (response.status === 423) return false
+          expect(response.status).toBe(204)
+          takenOver = performance.now() - killed
+          return true
+        }, 30_000)
+        process.stdout.write(`takeover after SIGKILL: ${(takenOver / 1000).toFixed(2)} s\n`)
+        expect(await lease()).toBeUndefined()
+        expect(sha256((await download(b.endpoint + id)).body)).toBe(sha256(data))
+      } finally {
+        await client.quit()
+        a.process.kill("SIGKILL")
+        b.process.kill("SIGTERM")
+        await b.exited
+      }
+    },
+    120_000
+  )
 })

@@ -79,17 +79,21 @@ export const sweepRecords = Effect.gen(function*() {
   const records = (yield* Effect.forEach(ids, uploads.get, { concurrency: 16 })).filter((upload) => upload !== null)
   const now = yield* Clock.currentTimeMillis
 
-  /** Removes the upload as a termination does: under its lock, the record first. */
+  /** Removes the upload as a termination does: under its lease, the record first. */
   const remove = (upload: Upload, why: string) =>
-    locks.withLock(upload.id, Effect.andThen(uploads.remove(upload.id), Effect.ignore(files.remove(upload.id)))).pipe(
+    locks.withLease(
+      upload.id,
+      upload.owner,
+      () => Effect.andThen(uploads.remove(upload.id), Effect.ignore(files.remove(upload.id)))
+    ).pipe(
       Effect.andThen(
         Effect.logInfo(`cleanup removed ${why}`).pipe(
           Effect.annotateLogs({ upload: upload.id, offset: upload.offset, length: upload.length ?? "deferred" })
         )
       ),
       Effect.as(1),
-      // Taken by a request meanwhile: it is in use after all.
-      Effect.catchTag("UploadLocked", () => Effect.succeed(0))
+      // Taken by a request meanwhile: it is in use after all. Or removed meanwhile: nothing left to do.
+      Effect.catchTag(["UploadLocked", "UploadNotFound"], () => Effect.succeed(0))
     )
 
   let withoutFile = 0

@@ -13,6 +13,7 @@
  * | `UPLOAD_JWKS_URL`      | none               | bearer JWTs signed by a key of this JWKS (RS256, ES256, …)  |
  * | `UPLOAD_ALLOW_ANONYMOUS` | `false`          | without a JWT setting, listen anonymously on a public host  |
  * | `UPLOAD_CREATES_PER_MINUTE` | none          | upload creations per owner per minute, across instances     |
+ * | `UPLOAD_BYTES_PER_OWNER` | none            | bytes of uploads (finished or not) one owner may hold       |
  * | `UPLOAD_STORE_WAIT`    | `6 seconds`        | how long requests wait out a store outage before 503        |
  * | `UPLOAD_STORE_MAX_WAITING` | `1000`         | store calls that may wait at once; past it, 503 at once     |
  * | `UPLOAD_ABANDONED_AFTER` | `1 hour`         | an unfinished upload superseded by a new one of the same file, without bytes for this long, is removed |
@@ -49,6 +50,8 @@ export interface ServerSettings {
   readonly expiresAfter: Duration.Duration
   /** How often the cleanup fiber looks for files without a record. */
   readonly cleanupInterval: Duration.Duration
+  /** Bytes of uploads, finished or not, one owner may hold across instances (`Quota.ts`); `null`: no quota. */
+  readonly bytesPerOwner: number | null
   /** How long a PATCH's lease on its upload lasts without renewal (a crashed instance blocks it this long). */
   readonly lockTtl: Duration.Duration
   /** How long in-flight requests may run after SIGTERM before they are cut. */
@@ -77,7 +80,7 @@ const defaults = {
   host: "127.0.0.1",
   dataDir: "data/uploads",
   expiresAfter: Duration.hours(24),
-  lockTtl: Duration.seconds(10),
+  lockTtl: Duration.seconds(3),
   shutdownTimeout: Duration.seconds(10),
   // A Redis restart takes a second or two and the client up to two more to reconnect; still well inside the 10 s
   // after which a request must have been answered.
@@ -106,6 +109,7 @@ export const make = (options: Partial<ServerSettings> = {}): ServerSettings => {
     host: options.host ?? defaults.host,
     dataDir: Path.resolve(options.dataDir ?? defaults.dataDir),
     maxSize: options.maxSize ?? null,
+    bytesPerOwner: options.bytesPerOwner ?? null,
     expiresAfter,
     cleanupInterval: options.cleanupInterval ?? cleanupIntervalFor(expiresAfter),
     lockTtl: options.lockTtl ?? defaults.lockTtl,
@@ -165,11 +169,16 @@ export const fromEnv: Config.Config<ServerSettings> = Config.all({
   host: Config.withDefault(Config.NonEmptyString("HOST"), defaults.host),
   dataDir: Config.withDefault(Config.NonEmptyString("DATA_DIR"), defaults.dataDir),
   maxSize: Config.option(maxSize),
+  bytesPerOwner: Config.option(Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "UPLOAD_BYTES_PER_OWNER")),
   expiresAfter: Config.withDefault(expiresAfter, defaults.expiresAfter),
   storeWait: Config.withDefault(storeWait, defaults.storeWait),
   storeMaxWaiting: Config.withDefault(storeMaxWaiting, defaults.storeMaxWaiting),
   abandonedAfter: Config.withDefault(abandonedAfter, defaults.abandonedAfter)
-}).pipe(Config.map(({ maxSize, ...rest }) => make({ ...rest, maxSize: Option.getOrNull(maxSize) })))
+}).pipe(
+  Config.map(({ bytesPerOwner, maxSize, ...rest }) =>
+    make({ ...rest, maxSize: Option.getOrNull(maxSize), bytesPerOwner: Option.getOrNull(bytesPerOwner) })
+  )
+)
 
 /**
  * How `npm start` authenticates requests.

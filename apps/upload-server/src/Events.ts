@@ -105,17 +105,23 @@ export const layer = (options: { readonly heartbeat?: Duration.Input | undefined
     const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT
     const closing = yield* Closing
 
-    /** The caller's changes as SSE frames; `mine` holds the ids seen as the caller's on this connection. */
+    /**
+     * The caller's changes as SSE frames; `mine` holds the ids seen as the caller's on this connection, each with the
+     * last frame sent for it: a write that changes nothing the page shows (a PATCH taking or dropping its lease,
+     * `Lock.ts`) sends nothing.
+     */
     const changes = (owner: string) =>
       Stream.suspend(() => {
-        const mine = new Set<string>()
+        const mine = new Map<string, string>()
         return records.watch(PREFIX, { initial: true }).pipe(
           Stream.map((event): string | null => {
             switch (event._tag) {
               case "Set": {
                 if (event.value.owner !== owner) return null
-                mine.add(event.key)
-                return frame("upload", view(event.value))
+                const upload = frame("upload", view(event.value))
+                if (mine.get(event.key) === upload) return null
+                mine.set(event.key, upload)
+                return upload
               }
               case "Delete":
               case "Expire": {
@@ -123,6 +129,8 @@ export const layer = (options: { readonly heartbeat?: Duration.Input | undefined
                 return frame("delete", { id: event.key, reason: event._tag === "Delete" ? "deleted" : "expired" })
               }
               case "Resync":
+                // What was sent before may be stale now: the next write of each upload is sent whatever it shows.
+                for (const id of mine.keys()) mine.set(id, "")
                 return frame("resync", {})
               // A record that does not decode has no owner to show it to; the listing skips it as well.
               case "Invalid":

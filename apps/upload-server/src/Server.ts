@@ -24,6 +24,7 @@ import * as Files from "./Files.ts"
 import type { Hooks } from "./Hooks.ts"
 import * as Lock from "./Lock.ts"
 import * as Page from "./Page.ts"
+import * as Quota from "./Quota.ts"
 import * as StoreOutages from "./StoreOutages.ts"
 import * as Tus from "./Tus.ts"
 import * as Uploads from "./Uploads.ts"
@@ -81,13 +82,16 @@ const httpServer = Layer.unwrap(Effect.gen(function*() {
  * @category layers
  */
 export const layerServices: Layer.Layer<
-  Uploads.Uploads | Lock.Locks | Files.Files,
+  Uploads.Uploads | Lock.Locks | Quota.Quotas | Files.Files,
   PlatformError,
   BaseKvStoreService | UploadServerConfig
 > = Cleanup.layer.pipe(
   Layer.provideMerge(
     Layer.mergeAll(
-      Layer.mergeAll(Uploads.layer, Lock.layer).pipe(Layer.provide(StoreOutages.layer)),
+      Layer.mergeAll(Lock.layer, Quota.layer).pipe(
+        Layer.provideMerge(Uploads.layer),
+        Layer.provide(StoreOutages.layer)
+      ),
       Files.layer.pipe(Layer.provide(NodeFileSystem.layer))
     )
   )

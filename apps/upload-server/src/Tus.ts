@@ -4,7 +4,7 @@
  * finished upload. See https://tus.io/protocols/resumable-upload.
  *
  * Every request is checked in full before anything is touched, so a malformed one gets the status the protocol names
- * and changes nothing. A PATCH runs under the upload's lock (`Lock.ts`), streams its body to disk (`Files.ts`) and
+ * and changes nothing. A PATCH runs under the upload's lease (`Lock.ts`), streams its body to disk (`Files.ts`) and
  * only then advances the record (`Uploads.ts`), whether the body ended, failed or the client went away: what reached
  * the disk counts, so the client resumes from there. A checksum or size failure undoes its bytes instead.
  *
@@ -27,7 +27,8 @@ import { Authorization, Unauthorized } from "./Authorization.ts"
 import { UploadServerConfig } from "./Config.ts"
 import { BodyTooLarge, Files, type Progress } from "./Files.ts"
 import { Hooks, UploadRejected } from "./Hooks.ts"
-import { Locks, UploadLocked } from "./Lock.ts"
+import { Locks, UploadLocked, UploadNotFound } from "./Lock.ts"
+import { Quotas } from "./Quota.ts"
 import { isComplete, type Upload, Uploads } from "./Uploads.ts"
 
 /**
@@ -218,6 +219,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const uploads = yield* Uploads
   const files = yield* Files
   const locks = yield* Locks
+  const quotas = yield* Quotas
 
   const maxSizeHeaders: Record<string, string> = config.maxSize === null ? {} : {
     "Tus-Max-Size": String(config.maxSize)
@@ -248,6 +250,21 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       ? refuse(413, `the upload is larger than Tus-Max-Size (${config.maxSize} bytes)`, maxSizeHeaders)
       : Effect.void
 
+  const overQuota = (owner: string) =>
+    Effect.flatMap(
+      quotas.used(owner),
+      (used) =>
+        refuse(
+          413,
+          `the upload would pass the owner's quota of ${quotas.limit} bytes (${used} in use); ` +
+            "terminate finished uploads to make room"
+        )
+    )
+
+  /** Reserves `bytes` for the owner's upload `id` in full, or refuses it (413) past the owner's quota. */
+  const reserveAll = (owner: string, id: string, bytes: number) =>
+    Effect.flatMap(quotas.reserve(owner, id, bytes), (granted) => granted ? Effect.void : overQuota(owner))
+
   /**
    * Writes a new record, then its empty file, as one step a client going away cannot cut in two; a file that cannot
    * be made takes its record with it, so a record is never left without its file (the cleanup removes one a failed
@@ -262,12 +279,12 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     }))
 
   /**
-   * Writes the request body at the upload's offset, under its lock, and advances the record by what reached the
+   * Writes the request body at the upload's offset, under its lease, and advances the record by what reached the
    * disk. The caller has checked the headers; `lengthOf` checks the record against them and gives the upload's
    * length after this request (a deferred length may arrive with it).
    *
-   * The record is read once, under the lock: a PATCH costs four store calls (take the lock, read, advance, release),
-   * where reading it first to check the headers, then again under the lock, cost five.
+   * The record is read by taking the lease and written by the commit that drops it (`Lock.ts`): two store calls per
+   * PATCH when this instance wrote the upload last.
    */
   const receive = (
     request: HttpServerRequest.HttpServerRequest,
@@ -277,10 +294,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     lengthOf: (current: Upload) => Effect.Effect<number | null, Refused>,
     checksum: { readonly algorithm: string; readonly digest: string } | null
   ) =>
-    locks.withLock(
-      id,
+    locks.withLease(id, owner, (held) =>
       Effect.gen(function*() {
-        const current = yield* requireRecord(id, owner)
+        const current = held.upload
         if (current.concat === "final") return yield* refuse(403, "a final upload cannot be patched")
         if (current.offset !== offset) {
           return yield* refuse(409, `Upload-Offset ${offset} does not match the upload's offset ${current.offset}`, {
@@ -288,7 +304,19 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           })
         }
         const length = yield* lengthOf(current)
-        const limit = (length ?? config.maxSize ?? Number.MAX_SAFE_INTEGER) - offset
+        // The quota counts a deferred-length upload as it grows: this request may take what the owner has left, and
+        // gives back what it did not use. A length declared now is reserved in full.
+        let room = Number.MAX_SAFE_INTEGER
+        if (quotas.limit !== null && current.length === null) {
+          if (length !== null) yield* reserveAll(owner, id, length)
+          else {
+            const contentLength = integerHeader(request.headers["content-length"])
+            const wanted = contentLength == null ? Number.MAX_SAFE_INTEGER : offset + contentLength
+            room = yield* quotas.reserveUpTo(owner, id, wanted)
+            if (room <= offset && wanted > offset) return yield* overQuota(owner)
+          }
+        }
+        const limit = Math.min(length ?? config.maxSize ?? Number.MAX_SAFE_INTEGER, room) - offset
         const progress: Progress = { written: 0 }
         const hash = checksum === null ? null : createHash(checksum.algorithm)
         let committed: Upload | null = current
@@ -311,7 +339,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           const reached = offset + progress.written
           // Bytes past the offset left by an earlier failed commit cannot outlive completion: cut them off first.
           const complete = length === reached ? Effect.ignore(files.truncate(id, reached)) : Effect.void
-          return Effect.andThen(complete, uploads.advance(current, { offset: reached, length })).pipe(
+          return Effect.andThen(complete, held.commit({ offset: reached, length })).pipe(
             Effect.match({
               onFailure: (error) => {
                 commitFailure = error
@@ -327,9 +355,21 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           Effect.onExit(settle),
           Effect.exit
         )
+        const reached = (committed ?? current).offset
+        if (room !== Number.MAX_SAFE_INTEGER && committed !== null && room > reached) {
+          // What the request reserved and did not write goes back; should this fail, the next PATCH sets it again.
+          yield* Effect.ignore(quotas.settle(owner, id, reached))
+        }
         if (commitFailure !== undefined) return yield* Effect.fail(commitFailure)
         if (Exit.isFailure(exit)) {
           const error = Option.getOrUndefined(Exit.findErrorOption(exit))
+          if (error instanceof BodyTooLarge && room - offset === error.limit) {
+            return yield* refuse(
+              413,
+              `the body goes past the owner's quota of ${quotas.limit} bytes; the first ${error.limit} bytes were kept`,
+              { "Upload-Offset": String(reached) }
+            )
+          }
           if (error instanceof BodyTooLarge) {
             return yield* refuse(
               413,
@@ -347,8 +387,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         if (committed === null) return yield* refuse(404, "the upload was terminated or expired during the request")
         if (committed !== current) yield* finished(committed)
         return committed
-      })
-    )
+      }))
 
   /** creation, creation-defer-length, creation-with-upload, concatenation. */
   const create = (owner: string) =>
@@ -401,6 +440,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         const total = parts.reduce((sum, part) => sum + part!.length!, 0)
         yield* checkLength(total)
         const metadata = yield* decideMetadata(total)
+        yield* reserveAll(owner, id, total)
         const created = yield* createUpload({
           id,
           owner,
@@ -437,6 +477,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       }
 
       const metadata = yield* decideMetadata(length ?? null)
+      // Reserved before the record is written: a reservation left by a failed creation is dropped when room runs
+      // short (`Quota.ts`), a record without its reservation could pass the quota.
+      if (length !== undefined) yield* reserveAll(owner, id, length)
       const created = yield* createUpload({
         id,
         owner,
@@ -494,13 +537,16 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   const terminate = (owner: string, id: string) =>
     Effect.gen(function*() {
-      yield* requireRecord(id, owner)
-      yield* locks.withLock(
+      if (!ID.test(id)) return yield* refuse(404, "no such upload (it may have expired)")
+      yield* locks.withLease(
         id,
+        owner,
         // The record goes first: once it is gone no request can reach the file, and a file left by a failed removal
         // is the cleanup fiber's.
-        Effect.andThen(uploads.remove(id), Effect.ignore(files.remove(id)))
+        () => Effect.andThen(uploads.remove(id), Effect.ignore(files.remove(id)))
       )
+      // A failure leaves the upload in the ledger until room runs short, when the ledger drops it (`Quota.ts`).
+      yield* Effect.ignore(quotas.release(owner, id))
       return HttpServerResponse.empty({ status: 204 })
     })
 
@@ -582,6 +628,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
             status: error.status,
             headers: error.headers ?? {}
           }))
+        }
+        if (error instanceof UploadNotFound) {
+          return Effect.succeed(HttpServerResponse.text("no such upload (it may have expired)\n", { status: 404 }))
         }
         if (error instanceof UploadLocked) {
           return Effect.succeed(HttpServerResponse.text("another request is writing this upload; retry\n", {

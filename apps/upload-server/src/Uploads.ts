@@ -42,7 +42,9 @@ export const Upload = Schema.Struct({
   /** The ids of a final upload's parts, in order. */
   parts: Schema.NullOr(Schema.Array(Schema.String)),
   /** A final upload's `Upload-Concat` header exactly as received (HEAD returns it unchanged, as tus 1.0 requires). */
-  concatHeader: Schema.NullOr(Schema.String)
+  concatHeader: Schema.NullOr(Schema.String),
+  /** The request writing it now (`Lock.ts`): absent when none is, or a lease that lapses at `until` (epoch ms). */
+  lease: Schema.optionalKey(Schema.Struct({ holder: Schema.String, until: Schema.Number }))
 })
 
 /**
@@ -76,12 +78,13 @@ export interface UploadRecords {
   /** Writes a new record; `null` when the id is taken. */
   readonly create: (upload: Omit<Upload, "expiresAt">) => Effect.Effect<Upload | null, RecordError>
   /**
-   * Moves `current` to `next` (the offset, a length given late, a fresh expiry) if the stored record is still
-   * `current`; `null` when it is not (terminated, expired or changed by another writer).
+   * Moves `current` to `next` (the offset, a length given late, a lease, a fresh expiry) if the stored record is
+   * still `current`; `null` when it is not (terminated, expired or changed by another writer). The lease is the one
+   * in `next`: a `next` without one releases it in the same write.
    */
   readonly advance: (
     current: Upload,
-    next: Pick<Upload, "offset" | "length">
+    next: Partial<Pick<Upload, "offset" | "length" | "lease">>
   ) => Effect.Effect<Upload | null, RecordError>
   readonly remove: (id: string) => Effect.Effect<void, KvStoreError>
   /** Whether a record exists, without decoding it. */
@@ -128,6 +131,7 @@ export const make = Effect.gen(function*() {
     const finished = upload.length !== null && upload.offset === upload.length
     return { ...upload, expiresAt: finished ? null : Date.now() + Duration.toMillis(expiresAfter) }
   }
+  const withoutLease = ({ lease: _, ...upload }: Upload): Omit<Upload, "expiresAt"> => upload
   const lifetime = (upload: Upload) => upload.expiresAt === null ? undefined : { ttl: expiresAfter }
 
   return Uploads.of({
@@ -142,9 +146,16 @@ export const make = Effect.gen(function*() {
       }),
     advance: (current, next) =>
       Effect.suspend(() => {
-        const record = stamped({ ...current, ...next })
+        // A change of lease alone keeps the expiry: the upload has not moved, and watchers see the same upload.
+        const leaseOnly = next.offset === undefined && next.length === undefined
+        const record = leaseOnly
+          ? { ...withoutLease(current), ...next } as Upload
+          : stamped({ ...withoutLease(current), ...next })
+        const options = leaseOnly && record.expiresAt !== null
+          ? { ttl: Duration.millis(Math.max(1, record.expiresAt - Date.now())) }
+          : lifetime(record)
         return Effect.map(
-          records.compareAndSet(key(current.id), current, record, lifetime(record)),
+          records.compareAndSet(key(current.id), current, record, options),
           (written) => written ? record : null
         )
       }),

@@ -52,6 +52,11 @@ export * as Limits from "./Limits.ts"
 export * as Lock from "./Lock.ts"
 
 /**
+ * @since 0.3.0
+ */
+export * as Quota from "./Quota.ts"
+
+/**
  * @since 0.1.0
  */
 export * as Server from "./Server.ts"
