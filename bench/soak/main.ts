@@ -68,7 +68,7 @@ Written by \`npm run soak${process.argv.slice(2).length > 0 ? ` -- ${process.arg
 }, Node ${process.version}, ${os.cpus().length} cores). The scenario ([bench/soak/scenario.ts](bench/soak/scenario.ts)):
 
 - two \`npm start\` instances (A and B) on one store and one \`DATA_DIR\`, with the default settings (store window
-  \`UPLOAD_STORE_WAIT\` 6 s, lock lease 10 s). The store: redis-server with \`--appendonly yes --appendfsync always\`;
+  \`UPLOAD_STORE_WAIT\` 6 s, lease 3 s renewed every second while a request runs). The store: redis-server with \`--appendonly yes --appendfsync always\`;
   PostgreSQL (\`DATABASE_URL\`); or one SQLite file (\`SQLITE_FILE\`) shared by both;
 - ${base.uploads} tus-js-client 4.3.1 uploads of ${mb(base.size)} in ${mb(base.chunkSize)} chunks, half created on
   A and half on B, started together, each client retrying with delays of up to 3 s;

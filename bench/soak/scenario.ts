@@ -81,7 +81,7 @@ export interface SoakResult {
   readonly notes: ReadonlyArray<string>
 }
 
-/** Client retry delays: long enough to outlast an instance's restart and a dead instance's lease (10 s). */
+/** Client retry delays: long enough to outlast an instance's restart and a dead instance's lease (3 s). */
 const RETRY_DELAYS = [0, 250, 500, 1000, 2000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000]
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
