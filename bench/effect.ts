@@ -131,7 +131,9 @@ const spans = async (budget: Budget) => {
       const slice: Budget = {
         minSamples: Math.max(2, Math.ceil(budget.minSamples / SLICES)),
         maxSamples: Math.ceil(budget.maxSamples / SLICES),
-        minTimeMs: budget.minTimeMs / SLICES
+        minTimeMs: budget.minTimeMs / SLICES,
+        // mitata's forced collection before each measurement would slow the first samples of every slice.
+        collect: false
       }
       for (let round = 0; round < SLICES; round++) {
         for (let k = 0; k < contenders.length; k++) {

@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: every effect-kv benchmark in one go, and BENCHMARKS.md with its charts.
  *
- * The orchestrator runs each heavy variant (one store at one keyspace size, one Redis contender) in a fresh child
- * process and reads its result back, repeating the whole set in rounds with the order rotated, so that the noise of
+ * The orchestrator runs each heavy variant (one store at one keyspace size, one Redis listing contender, the Redis
+ * operations of one client library's contenders) in a fresh child process and reads its result back, repeating the whole set in rounds with the order rotated, so that the noise of
  * this shared machine falls on every contender alike. It then pools the rounds, prints the tables and the targets,
  * and (full run only) writes BENCHMARKS.md and bench/charts/*.svg. Raw results go to bench/results/ (ignored by git).
  *
@@ -35,7 +35,7 @@ import { ChildError, runChild } from "./support/children.ts"
 import { layout } from "./support/data.ts"
 import { environment } from "./support/machine.ts"
 import { MEMORY_STORES } from "./support/memoryStores.ts"
-import { LIST_CONTENDERS, LISTED, OPS_KEYSPACE, REDIS_CONTENDERS } from "./support/redisContenders.ts"
+import { LIST_CONTENDERS, LISTED, OPS_KEYSPACE, REDIS_OPS_GROUPS } from "./support/redisContenders.ts"
 import { fillKeyspace, indexKeyspace, populate, redisBenchmark, type RedisBenchmarkRow } from "./support/redisData.ts"
 import { renderDocument, renderTerminal, type Results } from "./support/report.ts"
 import { SQL_CONTENDERS } from "./support/sqlContenders.ts"
@@ -240,17 +240,17 @@ const run = async (): Promise<number> => {
 
       for (let round = 0; round < plan.redisRounds; round++) {
         progress(`redis operations, round ${round + 1}/${plan.redisRounds}`)
-        for (const contender of rotate(REDIS_CONTENDERS, round)) {
-          const result = await child<RedisOpsResult>(contender, "redis.ts", [
+        for (const group of rotate(REDIS_OPS_GROUPS, round)) {
+          const result = await child<ReadonlyArray<RedisOpsResult>>(group.join(" + "), "redis.ts", [
             "--suite",
             "ops",
             "--contender",
-            contender,
+            group.join(","),
             "--url",
             server.url,
             ...quickFlag
           ])
-          if (result !== undefined) results.redisOps.push({ ...result, round })
+          for (const one of result ?? []) results.redisOps.push({ ...one, round })
         }
         try {
           const rows: Array<RedisBenchmarkRow> = await redisBenchmark(

@@ -1,9 +1,10 @@
 /**
  * Child process: one Redis contender against the server the orchestrator started and filled.
  *
- * `--suite ops`: get, set (overwrite) and a 100-key batch get, with 1 and with 100 operations in flight. "100 in
- * flight" has the same shape for everyone: 100 workers (async functions, or fibers under `Effect.all` with unbounded
- * concurrency) each run their share of the sample sequentially; the sample's time is divided by its operations.
+ * `--suite ops --contender a,b,...`: get, set (overwrite) and a 100-key batch get, with 1 and with 100 operations in
+ * flight, for a group of contenders in one process, sampled in turn (see `runOps`). "100 in flight" has the same shape
+ * for everyone: 100 workers (async functions, or fibers under `Effect.all` with unbounded concurrency) each run their
+ * share of the sample sequentially; the sample's time is divided by its operations.
  *
  * `--suite list`: `list` of the 100 keys under `upload:g100:` in a keyspace of `--size` keys, by effect-kv (SCAN
  * COUNT 1000 on every master, or its ordered index: one ZRANGEBYLEX) over either client, by two raw node-redis SCAN
@@ -28,6 +29,7 @@ import {
   sampleBatches,
   single,
   type Stats,
+  statsOf,
   warmUp
 } from "./support/measure.ts"
 import {
@@ -39,7 +41,8 @@ import {
   makeRedisContender,
   OPS_KEYSPACE,
   rawNodeRedis,
-  type RedisContender
+  type RedisContender,
+  type RedisContenderName
 } from "./support/redisContenders.ts"
 
 const HIT_POOL = 10_000
@@ -102,26 +105,44 @@ const timed = async (contender: RedisContender, inFlight: number, count: number,
 const once = (contender: RedisContender, body: Body): Promise<unknown> =>
   contender.kind === "effect" ? Effect.runPromise(body(contender.ops, 0)) : body(contender.ops, 0)
 
-const runOps = async (name: string, url: string, quick: boolean): Promise<RedisOpsResult> => {
-  if (!isRedisContenderName(name)) throw new Error(`unknown --contender ${name}`)
-  const budget: Budget = quick
-    ? { minSamples: 2, maxSamples: 100, minTimeMs: 30 }
-    : { minSamples: 12, maxSamples: 5000, minTimeMs: 300 }
+/** `items` starting at position `by`: who samples first changes from one turn to the next. */
+const rotate = <A>(items: ReadonlyArray<A>, by: number): Array<A> => items.map((_, i) => items[(i + by) % items.length])
+
+/**
+ * The contenders of one group (`REDIS_OPS_GROUPS`) in one process. For each operation every contender is warmed up,
+ * then sampled in turn: one sample of each, in an order that rotates, until each has its samples. So the samples of
+ * effect-kv and of the raw client it is compared with are taken moments apart, and the noise of a shared machine falls
+ * on both alike. No collection is forced between samples: the first 2,000 raw node-redis gets at 100 in flight after a
+ * forced full GC took 12–27 µs each against 2 µs before it (measured here), a slowdown that would fall on whoever
+ * samples next. A scavenge costs what survives it, not the garbage, so one contender's garbage costs the next little.
+ *
+ * The warm-up is a number of samples, not a time: the Effect contenders run several times more code per operation than
+ * a raw client and need about a second of operations here before V8 has optimised it (measured: a fresh process's
+ * first 2,000-get samples at 100 in flight took 90, then 36, then 11 µs per get before settling at 3–5).
+ */
+const runOps = async (names: ReadonlyArray<string>, url: string, quick: boolean): Promise<Array<RedisOpsResult>> => {
+  const unknown = names.filter((name) => !isRedisContenderName(name))
+  if (names.length === 0 || unknown.length > 0) throw new Error(`unknown --contender ${unknown.join(",")}`)
+  const { samples: sampleCount, warmUp: warmUpCount } = quick ? { warmUp: 20, samples: 8 } : { warmUp: 40, samples: 25 }
   const keys = existingKeys(layout(OPS_KEYSPACE, [LISTED]), HIT_POOL, 7)
   const batches = Array.from({ length: keys.length / 100 }, (_, b) => keys.slice(b * 100, b * 100 + 100))
   const values = valuePool(1024)
-  const contender = await makeRedisContender(name, url)
+  const contenders: Array<RedisContender> = []
   try {
-    // Every key read is first written through the contender itself: Keyv reads back only its own JSON envelopes.
-    await timed(contender, WORKERS, keys.length, (ops, i) => ops.set(keys[i], values[i % values.length]))
-    check(await once(contender, (ops) => ops.get(keys[0])) === values[0], `${name}: get did not return the value set`)
-    const batch = await once(contender, (ops) => ops.getBatch(batches[0])) as ReadonlyArray<unknown>
-    check(
-      batch.length === 100 && batch.every((value, i) => value === values[i % values.length]),
-      `${name}: the 100-key batch get did not return the 100 values set`
-    )
+    for (const name of names) contenders.push(await makeRedisContender(name as RedisContenderName, url))
+    for (const contender of contenders) {
+      const name = contender.name
+      // Every key read is first written through the contender itself: Keyv reads back only its own JSON envelopes.
+      await timed(contender, WORKERS, keys.length, (ops, i) => ops.set(keys[i], values[i % values.length]))
+      check(await once(contender, (ops) => ops.get(keys[0])) === values[0], `${name}: get did not return the value set`)
+      const batch = await once(contender, (ops) => ops.getBatch(batches[0])) as ReadonlyArray<unknown>
+      check(
+        batch.length === 100 && batch.every((value, i) => value === values[i % values.length]),
+        `${name}: the 100-key batch get did not return the 100 values set`
+      )
+    }
 
-    const rows: Array<RedisOpsRow> = []
+    const rows = contenders.map((): Array<RedisOpsRow> => [])
     const shapes: ReadonlyArray<{ op: RedisOp; inFlight: 1 | 100; count: number; body: (offset: number) => Body }> = [
       { op: "get", inFlight: 1, count: 200, body: (o) => (ops, i) => ops.get(keys[(o + i) % keys.length]) },
       { op: "get", inFlight: 100, count: 2000, body: (o) => (ops, i) => ops.get(keys[(o + i) % keys.length]) },
@@ -146,25 +167,43 @@ const runOps = async (name: string, url: string, quick: boolean): Promise<RedisO
       {
         op: "batch-get",
         inFlight: 100,
-        count: 200,
+        // One batch per worker: 10,000 gets at once already take as long as the other shapes' samples.
+        count: 100,
         body: (o) => (ops, i) => ops.getBatch(batches[(o + i) % batches.length])
       }
     ]
     for (const shape of shapes) {
       let offset = 0
-      const sample = () => {
+      const sample = (contender: RedisContender) => {
         const body = shape.body(offset)
         offset += shape.count
         return timed(contender, shape.inFlight, shape.count, body)
       }
-      await warmUp(sample, quick ? 20 : 150, quick ? 1 : 2)
-      const stats = await sampleBatches(sample, shape.count, budget)
-      rows.push({ op: shape.op, inFlight: shape.inFlight, stats })
-      log(`${name}: ${shape.op} x${shape.inFlight} p50 ${(stats.p50 / 1000).toFixed(1)} µs`)
+      const order = contenders.map((_, c) => c)
+      for (let turn = 0; turn < warmUpCount; turn++) {
+        for (const c of rotate(order, turn)) await sample(contenders[c])
+      }
+      const taken = contenders.map((): Array<number> => [])
+      for (let turn = 0; turn < sampleCount; turn++) {
+        for (const c of rotate(order, turn)) {
+          taken[c].push(await sample(contenders[c]))
+        }
+      }
+      const stats = taken.map((samples) => statsOf(samples, shape.count))
+      stats.forEach((s, c) => rows[c].push({ op: shape.op, inFlight: shape.inFlight, stats: s }))
+      log(
+        `${shape.op} x${shape.inFlight} p50: ${
+          contenders.map((contender, c) =>
+            `${contender.name} ${(stats[c].p50 / 1000).toFixed(2)} µs${
+              c === 0 ? "" : ` (${(stats[c].p50 / stats[0].p50).toFixed(2)}×)`
+            }`
+          ).join(", ")
+        }`
+      )
     }
-    return { contender: name, rows }
+    return contenders.map((contender, c) => ({ contender: contender.name, rows: rows[c] }))
   } finally {
-    await contender.close()
+    for (const contender of contenders) await contender.close()
   }
 }
 
@@ -264,7 +303,10 @@ const runList = async (name: string, url: string, size: number, quick: boolean):
       ? { minSamples: 1, maxSamples: 20, minTimeMs: 100 }
       : { minSamples: 3, maxSamples: 200, minTimeMs: 1500 }
     // A listing of seconds (the COUNT 20 loop over a million keys) is timed once per round: the checked call above.
-    const stats = first > ONCE_NS ? single(first) : await sampleBatches(sample, 1, budget)
+    // Any other is first run for a while: the index's listing is one round trip, and a few dozen calls of it with the
+    // Effect code still unoptimised (all --quick used to time) were slow enough to put it under its 1000× target.
+    if (first <= ONCE_NS) await warmUp(sample, quick ? 300 : 1000, 2)
+    const stats = first > ONCE_NS ? single(first) : await sampleBatches(sample, 1, { ...budget, collect: false })
     log(`${name} @ ${size}: list ${LISTED} p50 ${(stats.p50 / 1e6).toFixed(1)} ms`)
     return { contender, size, stats }
   } finally {
@@ -285,7 +327,7 @@ main(async () => {
   const url = args.url ?? ""
   const name = args.contender ?? ""
   const quick = args.quick === true
-  if (args.suite === "ops") emit(await runOps(name, url, quick))
+  if (args.suite === "ops") emit(await runOps(name.split(","), url, quick))
   else if (args.suite === "list") emit(await runList(name, url, Number(args.size), quick))
   else throw new Error(`unknown --suite ${String(args.suite)}`)
 })

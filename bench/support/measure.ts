@@ -26,6 +26,12 @@ export interface Budget {
   readonly minSamples: number
   readonly maxSamples: number
   readonly minTimeMs: number
+  /**
+   * Whether mitata forces a full collection before the first sample (its default; true when omitted). A forced GC
+   * slows the code that runs right after it several times over for a few milliseconds (bench/redis.ts, `runOps`), so a
+   * short measurement of fast operations should not start with one.
+   */
+  readonly collect?: boolean
 }
 
 export const now = (): number => performance.now()
@@ -47,7 +53,12 @@ export const sampleBatches = async (
     function*() {
       yield { manual: sample }
     } as never,
-    { min_samples: budget.minSamples, max_samples: budget.maxSamples, min_cpu_time: budget.minTimeMs * 1e6 }
+    {
+      min_samples: budget.minSamples,
+      max_samples: budget.maxSamples,
+      min_cpu_time: budget.minTimeMs * 1e6,
+      ...(budget.collect === false ? { gc: false } : {})
+    }
   )
   if (stats.samples.length === 0 || !stats.samples.every(Number.isFinite)) {
     throw new Error(`mitata returned no usable samples (${stats.samples.length})`)
@@ -63,19 +74,16 @@ export const sampleBatches = async (
   }
 }
 
-/** The stats of samples pooled from several measurements of one thing. */
+/** The statistics of samples taken by the caller (nanoseconds per operation, `batch` operations each). */
 export const statsOf = (samples: ReadonlyArray<number>, batch: number): Stats => {
-  const sorted = [...samples].sort((a, b) => a - b)
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
-  return {
-    samples: sorted,
-    min: sorted[0],
-    p25: at(0.25),
-    p50: at(0.5),
-    p75: at(0.75),
-    max: sorted[sorted.length - 1],
-    batch
+  const sorted = samples.map((ns) => Math.round(ns * 100) / 100).sort((a, b) => a - b)
+  if (sorted.length === 0 || !sorted.every(Number.isFinite)) throw new Error(`no usable samples (${sorted.length})`)
+  const at = (q: number) => {
+    const i = q * (sorted.length - 1)
+    const low = Math.floor(i)
+    return sorted[low] + (sorted[Math.min(sorted.length - 1, low + 1)] - sorted[low]) * (i - low)
   }
+  return { samples: sorted, min: sorted[0], p25: at(0.25), p50: at(0.5), p75: at(0.75), max: at(1), batch }
 }
 
 /**

@@ -972,9 +972,14 @@ virtual machine with noisy neighbours: read differences under about 10% as noise
   full scan of a million-entry Keyv or unstorage store, the COUNT 20 loop over a million Redis keys) is timed once per
   round, by the call that checks its result. Tables show the **median** and the
   **p25 – p75** of all samples of all rounds, and the **ratio to the floor** (plain \`Map\`; the raw client over Redis).
-- **Isolation and rounds.** Every store at every keyspace size, and every Redis contender, runs in its own fresh Node
-  process (\`node --expose-gc --import tsx bench/<suite>.ts\`), so the garbage of one cannot slow the next. The whole
-  set is repeated in rounds (3; 2 for the million-key variants) with the order rotated each round.
+- **Isolation and rounds.** Every store at every keyspace size, and every Redis listing contender, runs in its own
+  fresh Node process (\`node --expose-gc --import tsx bench/<suite>.ts\`), so the garbage of one cannot slow the next.
+  The Redis operations run in one process per client library (raw node-redis, effect-kv over it, its ordered index
+  and a bare fiber per command; raw ioredis and effect-kv over it; Keyv and unstorage alone): each operation is warmed
+  up on every contender of the process, then sampled one contender after the other in a rotating order, with a full
+  collection before each sample, so the ratios the Redis targets are stated in compare samples taken moments apart.
+  The whole set is repeated in rounds (3; 2 for the million-key variants) with the order rotated each round; the
+  targets table shows each round's ratio beside the pooled one.
 - **Keys and values.** Keys are \`upload:<uuid>\`, values 200 distinct characters, built as flat strings (as they
   arrive from a request); reads and writes pick random existing keys, so at 1M keys they miss the CPU caches as real
   traffic does. A keyspace of N keys holds N − 1,110 bulk keys plus 10, 100 and 1,000 keys under \`upload:g10:\`,
