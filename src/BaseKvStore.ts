@@ -998,15 +998,23 @@ export const make = (options: MakeOptions): BaseKvStore => {
         : setSync(fiber, key, value, expiry)
     )
 
+  /** A synchronous primitive of one key, in one fiber step (its span in that step when a tracer is installed). */
+  const onKey = <A>(
+    operation: Operation,
+    run: (fiber: Fiber.Fiber<unknown, unknown>, key: string) => A,
+    key: string
+  ): Effect.Effect<A> =>
+    Effect.withFiberSucceed((fiber) =>
+      isTracing(fiber) ? tracing.sync(fiber, operation, () => run(fiber, key)) : run(fiber, key)
+    )
+
   const store: BaseKvStore = {
     get: (key) =>
       !isValidKey(key)
         ? refuse("get", invalidKey("get", key))
         : getSync === undefined
         ? get(key)
-        : Effect.withFiberSucceed((fiber) =>
-          isTracing(fiber) ? tracing.sync(fiber, "get", () => getSync(fiber, key)) : getSync(fiber, key)
-        ),
+        : onKey("get", getSync, key),
     set: (key, value, writeOptions) =>
       !isValidKey(key)
         ? refuse("set", invalidKey("set", key))
@@ -1020,18 +1028,14 @@ export const make = (options: MakeOptions): BaseKvStore => {
         ? refuse("delete", invalidKey("delete", key))
         : deleteSync === undefined
         ? options.delete(key)
-        : Effect.withFiberSucceed((fiber) =>
-          isTracing(fiber) ? tracing.sync(fiber, "delete", () => deleteSync(fiber, key)) : deleteSync(fiber, key)
-        ),
+        : onKey("delete", deleteSync, key),
     list: (prefix) => isValidPrefix(prefix) ? options.list(prefix) : Effect.fail(invalidPrefix(prefix)),
     has: (key) =>
       !isValidKey(key)
         ? refuse("has", invalidKey("has", key))
         : hasSync === undefined
         ? has(key)
-        : Effect.withFiberSucceed((fiber) =>
-          isTracing(fiber) ? tracing.sync(fiber, "has", () => hasSync(fiber, key)) : hasSync(fiber, key)
-        ),
+        : onKey("has", hasSync, key),
     getMany: (keys) => {
       const error = checkKeys("getMany", keys)
       return error !== undefined ? Effect.fail(error) : keys.length === 0 ? Effect.succeed([]) : getMany(keys)

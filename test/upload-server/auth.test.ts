@@ -5,7 +5,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Jose from "jose"
 import { spawn } from "node:child_process"
-import * as net from "node:net"
 import * as path from "node:path"
 import { randomData, runServer, sha256, spawnServer, tempDir, TUS, upload, waitFor } from "./support.ts"
 
@@ -14,14 +13,6 @@ const SECRET = "a-test-secret-of-at-least-32-characters!"
 
 const sign = (secret: string, claims: { sub?: string; exp?: number }) =>
   new Jose.SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt().sign(new TextEncoder().encode(secret))
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 describe("npm start with UPLOAD_JWT_SECRET", () => {
   it("takes uploads with a valid token as its sub, and answers 401 to none, forged or expired tokens", async () => {
@@ -101,17 +92,25 @@ describe("npm start without authentication", () => {
 
 describe("npm run example:mount", () => {
   it("serves its own /health and the tus routes under /uploads/ with its own rule", async () => {
-    const port = await freePort()
+    // PORT=0, and the port read from the server's log: a port picked free beforehand can be taken meanwhile by a
+    // server another test starts (a PostgreSQL one then holds the request unanswered for a minute).
     const child = spawn(process.execPath, ["--import", "tsx", "apps/upload-server/examples/mount.ts"], {
       cwd: ROOT,
-      env: { ...process.env, PORT: String(port) },
+      env: { ...process.env, PORT: "0" },
       stdio: ["ignore", "pipe", "pipe"]
     })
-    const exited = new Promise((resolve) => child.once("exit", resolve))
+    let output = ""
+    child.stdout.on("data", (chunk: Buffer) => output += chunk.toString("utf8"))
+    child.stderr.on("data", (chunk: Buffer) => output += chunk.toString("utf8"))
+    let code: number | string | undefined
+    const exited = new Promise((resolve) => child.once("exit", (exit, signal) => resolve(code = exit ?? signal!)))
     try {
-      const base = `http://127.0.0.1:${port}`
       // Starting tsx and compiling the example takes seconds, and tens of them on a loaded machine.
-      await waitFor("/health", () => fetch(`${base}/health`).then((r) => r.ok, () => false), 90_000)
+      await waitFor("the example's Listening line", () => {
+        if (code !== undefined) throw new Error(`the example exited (${code}) before listening:\n${output}`)
+        return /Listening on http:\/\/[^\s:]+:\d+/.test(output)
+      }, 90_000)
+      const base = /Listening on (http:\/\/[^\s:]+:\d+)/.exec(output)![1]
       expect(await (await fetch(`${base}/health`)).json()).toEqual({ status: "ok" })
       const data = randomData(100 * 1024)
       const url = await upload(data, {

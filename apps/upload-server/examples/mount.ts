@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
 import { Authorization, Config as UploadConfig, Hooks, Server, Tus } from "../src/index.ts"
 
@@ -44,7 +45,10 @@ const uploads = Tus.layer({ basePath: "/uploads" }).pipe(
 )
 
 const http = Layer.unwrap(Effect.gen(function*() {
-  const port = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
+  // 0 is any free port; the log line says which.
+  const port = yield* Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "PORT").pipe(
+    Config.withDefault(3000)
+  )
   return NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" })
 }))
 
