@@ -152,11 +152,15 @@ export const changeEvents = (adapter: RedisAdapter, keyPrefix: string, database:
   }
 }
 
-/** A subscriber connection: pattern messages go to `onMessage`, each reconnection (subscribed again) to `onReconnect`. */
+/**
+ * A subscriber connection: pattern messages go to `onMessage`; a lost connection to `onDrop` (before the client
+ * tries again), each reconnection (subscribed again) to `onReconnect`.
+ */
 const subscriber = (
   client: Loose,
   pattern: string,
   onMessage: (channel: string, message: string) => void,
+  onDrop: () => void,
   onReconnect: () => void
 ): Effect.Effect<void, KvStoreError, Scope.Scope> =>
   Effect.acquireRelease(
@@ -179,6 +183,8 @@ const subscriber = (
           // node-redis subscribes again before it reports "ready" after a reconnection.
           sub.on("ready", () => ready && onReconnect())
         }
+        // Both clients say "reconnecting" before each new attempt, so before anything the new connection receives.
+        sub.on("reconnecting", () => ready && onDrop())
         ready = true
         return sub
       },
@@ -214,8 +220,19 @@ export const redisSubscribe = (
       yield* ensureNotifications(call, prefix)
       const events = changeEvents(adapter, keyPrefix, databaseOf(client), sink)
       yield* Effect.addFinalizer(() => events.close)
-      // A restarted server forgot the setting: turn it on again, or end the watch saying why.
-      const onReconnect = () => events.resyncAfter(ensureNotifications(call, prefix))
-      yield* subscriber(client, events.pattern(prefix), events.onMessage, onReconnect)
+      // After a lost connection, one Resync before anything the new connection delivers: node-redis subscribes again
+      // before it says "ready", so a notification can come first. A restarted server forgot the setting: turn it on
+      // again first, or end the watch saying why.
+      let dropped = false
+      const resync = () => {
+        if (!dropped) return
+        dropped = false
+        events.resyncAfter(ensureNotifications(call, prefix))
+      }
+      const onMessage = (channel: string, message: string) => {
+        resync()
+        events.onMessage(channel, message)
+      }
+      yield* subscriber(client, events.pattern(prefix), onMessage, () => dropped = true, resync)
     })
 }
