@@ -125,26 +125,21 @@ const port = Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maxim
 
 const maxSize = Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "MAX_SIZE")
 
-/** Zero or an infinite expiry would expire everything at once or nothing ever: both are typos, refused. */
-const expiresAfter = Config.schema(
-  Schema.DurationFromString.check(
-    Schema.makeFilter((value: Duration.Duration) =>
-      (Duration.isFinite(value) && Duration.isGreaterThanOrEqualTo(value, Duration.millis(1))) ||
-      "Expected a finite duration of at least 1 millisecond, such as \"24 hours\""
-    )
-  ),
-  "UPLOAD_EXPIRES_AFTER"
-)
+/** Zero or an infinite age would remove everything at once or nothing ever: both are typos, refused. */
+const positiveDuration = (name: string, example: string) =>
+  Config.schema(
+    Schema.DurationFromString.check(
+      Schema.makeFilter((value: Duration.Duration) =>
+        (Duration.isFinite(value) && Duration.isGreaterThanOrEqualTo(value, Duration.millis(1))) ||
+        `Expected a finite duration of at least 1 millisecond, such as "${example}"`
+      )
+    ),
+    name
+  )
 
-const abandonedAfter = Config.schema(
-  Schema.DurationFromString.check(
-    Schema.makeFilter((value: Duration.Duration) =>
-      (Duration.isFinite(value) && Duration.isGreaterThanOrEqualTo(value, Duration.millis(1))) ||
-      "Expected a finite duration of at least 1 millisecond, such as \"1 hour\""
-    )
-  ),
-  "UPLOAD_ABANDONED_AFTER"
-)
+const expiresAfter = positiveDuration("UPLOAD_EXPIRES_AFTER", "24 hours")
+
+const abandonedAfter = positiveDuration("UPLOAD_ABANDONED_AFTER", "1 hour")
 
 /** An infinite window would let requests queue behind a dead store for ever; 0 answers 503 at once. */
 const storeWait = Config.schema(
