@@ -10,6 +10,16 @@ const moduleOf = (entity: unknown): string | undefined => {
   return candidate?.moduleId ?? candidate?.module?.moduleId
 }
 
+/** Files that kill, pause or fail over servers on purpose, and time the recovery. */
+const faultTests = [
+  "test/RedisFaults.test.ts",
+  "test/RedisClusterFaults.test.ts",
+  "test/RedisClusterWatch.test.ts",
+  "test/upload-server/outage.test.ts",
+  "test/upload-server/handles.test.ts",
+  "test/upload-server/soak.test.ts"
+]
+
 export default defineConfig({
   resolve: {
     alias: [
@@ -22,10 +32,36 @@ export default defineConfig({
     ]
   },
   test: {
-    include: ["test/**/*.test.ts"],
     setupFiles: ["./test/polyfills.ts"],
     testTimeout: 30_000,
     hookTimeout: 120_000,
+    env: {
+      // The model-based property test's depth: 100 random sequences per backend here, the suite's own default
+      // (1,000) in CI on the machine's Node, which sets the variable.
+      EFFECT_KV_CONFORMANCE_RUNS: process.env.EFFECT_KV_CONFORMANCE_RUNS ?? "100"
+    },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "suite",
+          include: ["test/**/*.test.ts"],
+          exclude: faultTests,
+          // Most files wait on servers (startup, ttl expiry, round trips) more than they compute, so more files than
+          // cores run at once.
+          maxWorkers: 4
+        }
+      },
+      {
+        extends: true,
+        test: {
+          name: "faults",
+          include: faultTests,
+          // These kill, pause and fail over servers and measure how long recovery takes: one file at a time.
+          maxWorkers: 1
+        }
+      }
+    ],
     // The fault tests (and NodeRedis's) kill, hang and fail over Redis on purpose; the connection warnings logged
     // meanwhile are expected there and would make a passing run look like a failing one. Anywhere else they show.
     onConsoleLog: (log, _type, entity) =>

@@ -194,7 +194,8 @@ export const redisCommand = (
   ...args: ReadonlyArray<string>
 ): Effect.Effect<string | null, RedisServerError> =>
   Effect.tryPromise({
-    try: () => send(port, args),
+    // Filling a server with hundreds of thousands of keys takes seconds when other test files share the cores.
+    try: () => send(port, args, args[0] === "DEBUG" && args[1] === "POPULATE" ? 60_000 : undefined),
     catch: (cause) =>
       new RedisServerError({ message: `${args.join(" ")} on ${HOST}:${port} failed: ${String(cause)}`, cause })
   })
