@@ -23,14 +23,7 @@ import {
   type WatchEvent,
   type WatchOptions
 } from "../../BaseKvStore.ts"
-
-/** A check as `testing.ts` defines it (repeated structurally to keep the import one-way). */
-interface WatchCheck {
-  readonly id: string
-  readonly name: string
-  readonly run: Effect.Effect<void, unknown, BaseKvStoreService>
-  readonly timeout?: number
-}
+import type { Check } from "./check.ts"
 
 /** How long a check waits for an event it expects before it fails. */
 const EVENT_WAIT = 10_000
@@ -270,7 +263,7 @@ const assertEvents = (
     : assert.deepStrictEqual(actual, expected, message)
 
 /** The `watch` checks, for the suite's `clock` and `watchOrder` options (see `ConformanceOptions`). */
-export const watchChecks = (clock: "test" | "live", order: Order = "writer"): ReadonlyArray<WatchCheck> => {
+export const watchChecks = (clock: "test" | "live", order: Order = "writer"): ReadonlyArray<Check> => {
   const check = (id: string, name: string, run: Effect.Effect<void, unknown, BaseKvStoreService | Scope.Scope>) => ({
     id,
     name,
