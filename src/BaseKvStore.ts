@@ -449,7 +449,7 @@ export const isKvBackendError = (u: unknown): u is KvBackendError => isKvStoreEr
  */
 export class BaseKvStoreService extends Context.Service<BaseKvStoreService, BaseKvStore>()("effect-kv/BaseKvStore") {}
 
-// --- input rules: kept in `internal/validation.ts`, in front of every backend; these are the public checks ---
+// --- input rules: `make` enforces them (internal/validation.ts); the checks a backend or a view may call itself ---
 
 /**
  * Whether `key` is a valid key: a non-empty, well-formed string of at most `MAX_KEY_LENGTH` code units.
