@@ -51,17 +51,31 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Base64Url from "effect/encoding/Base64Url"
 import type * as Fiber from "effect/Fiber"
-import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
-import * as Result from "effect/Result"
-import * as Schedule from "effect/Schedule"
+import * as Predicate from "effect/Predicate"
+import type * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
-import { modifyRetries } from "./internal/metrics.ts"
+import { decodeCursor } from "./internal/cursor.ts"
+import { deriveListStream, derivePage, derivePrimitives, STREAM_PAGE } from "./internal/derived.ts"
 import { isTracing, makeTracing, type Telemetry, traceStore } from "./internal/tracing.ts"
+import {
+  applyModify,
+  checkEntries,
+  checkKey,
+  checkKeys,
+  checkModifyFunction,
+  checkPageOptions,
+  checkValueOrNull,
+  expiryOf,
+  invalidKey,
+  invalidPrefix,
+  invalidValue,
+  isValidKey,
+  isValidPrefix,
+  isValidValue,
+  watchSettings
+} from "./internal/validation.ts"
 import { deriveWatch } from "./internal/watch.ts"
 
 /**
@@ -329,6 +343,12 @@ export type Argument =
 export type InputReason = "NotAString" | "Empty" | "TooLong" | "MalformedUnicode" | "InvalidOption" | "FunctionThrew"
 
 /**
+ * Marks effect-kv's errors, so the guards below recognise them across two installed copies of the package, where
+ * `instanceof` does not. A string, not a symbol, for the same reason: every copy builds the same key.
+ */
+const KvStoreErrorTypeId = "~effect-kv/KvStoreError" as const
+
+/**
  * An argument broke the input rules. Nothing was read or written. Retrying cannot help: fix the caller.
  *
  * @since 0.1.0
@@ -342,7 +362,14 @@ export class KvInputError extends Data.TaggedError("KvInputError")<{
   readonly key: string | undefined
   readonly message: string
   readonly cause?: unknown
-}> {}
+}> {
+  /**
+   * Marks the error as effect-kv's, for `isKvStoreError` and `isKvInputError`.
+   *
+   * @since 0.3.0
+   */
+  readonly [KvStoreErrorTypeId]: typeof KvStoreErrorTypeId = KvStoreErrorTypeId
+}
 
 /**
  * Why a backend could not complete an operation.
@@ -372,7 +399,14 @@ export class KvBackendError extends Data.TaggedError("KvBackendError")<{
   readonly key: string | undefined
   readonly message: string
   readonly cause?: unknown
-}> {}
+}> {
+  /**
+   * Marks the error as effect-kv's, for `isKvStoreError` and `isKvBackendError`.
+   *
+   * @since 0.3.0
+   */
+  readonly [KvStoreErrorTypeId]: typeof KvStoreErrorTypeId = KvStoreErrorTypeId
+}
 
 /**
  * Every error a `BaseKvStore` operation can fail with.
@@ -383,6 +417,31 @@ export class KvBackendError extends Data.TaggedError("KvBackendError")<{
 export type KvStoreError = KvInputError | KvBackendError
 
 /**
+ * Whether `u` is an error of effect-kv (`KvInputError` or `KvBackendError`), built by this copy of the package or
+ * by another one installed beside it.
+ *
+ * @since 0.3.0
+ * @category guards
+ */
+export const isKvStoreError = (u: unknown): u is KvStoreError => Predicate.hasProperty(u, KvStoreErrorTypeId)
+
+/**
+ * Whether `u` is a `KvInputError`, from any installed copy of effect-kv.
+ *
+ * @since 0.3.0
+ * @category guards
+ */
+export const isKvInputError = (u: unknown): u is KvInputError => isKvStoreError(u) && u._tag === "KvInputError"
+
+/**
+ * Whether `u` is a `KvBackendError`, from any installed copy of effect-kv.
+ *
+ * @since 0.3.0
+ * @category guards
+ */
+export const isKvBackendError = (u: unknown): u is KvBackendError => isKvStoreError(u) && u._tag === "KvBackendError"
+
+/**
  * The service programs ask for: `const store = yield* BaseKvStoreService`.
  *
  * @since 0.1.0
@@ -390,68 +449,7 @@ export type KvStoreError = KvInputError | KvBackendError
  */
 export class BaseKvStoreService extends Context.Service<BaseKvStoreService, BaseKvStore>()("effect-kv/BaseKvStore") {}
 
-// --- input rules ---
-
-const describe = (input: unknown): string => {
-  if (input === null) return "null"
-  switch (typeof input) {
-    case "string":
-      return input.length > 40 ? `a string of ${input.length} characters` : JSON.stringify(input)
-    case "number":
-    case "bigint":
-    case "boolean":
-      return `a ${typeof input} (${String(input)})`
-    case "undefined":
-      return "undefined"
-    case "object":
-      return input instanceof String
-        ? "a String object (pass a primitive string)"
-        : Array.isArray(input)
-        ? "an array"
-        : "an object"
-    default:
-      return `a ${typeof input}`
-  }
-}
-
-const quote = (key: string | undefined): string =>
-  key === undefined ? "" : `(${key.length > 60 ? `${JSON.stringify(key.slice(0, 60))}...` : JSON.stringify(key)})`
-
-const valueArguments: ReadonlySet<Argument> = new Set(["value", "expected", "next"])
-
-const refuse = (
-  operation: Operation,
-  argument: Argument,
-  input: unknown,
-  key: string | undefined,
-  limit: number,
-  at: string
-): KvInputError => {
-  const fail = (reason: InputReason, message: string) =>
-    new KvInputError({ operation, argument, reason, key, message: `${at}: ${message}` })
-  if (typeof input !== "string") {
-    const hint = valueArguments.has(argument)
-      ? `Serialize it to a string first, e.g. with JSON.stringify${argument === "value" ? "" : ", or pass null"}.`
-      : argument === "prefix"
-      ? "Pass \"\" for every key."
-      : "Pass a non-empty string."
-    return fail("NotAString", `the ${argument} must be a string, received ${describe(input)}. ${hint}`)
-  }
-  if (input.length === 0) return fail("Empty", `the key must be a non-empty string, received "".`)
-  if (input.length > limit) {
-    return fail(
-      "TooLong",
-      `the ${argument} is ${input.length} characters long; the maximum is ${limit}.${
-        valueArguments.has(argument) ? "" : " Shorten it, e.g. by hashing the variable part."
-      }`
-    )
-  }
-  return fail(
-    "MalformedUnicode",
-    `the ${argument} contains a lone UTF-16 surrogate, so backends that store UTF-8 would change it. ` +
-      "Pass well-formed Unicode."
-  )
-}
+// --- input rules: `make` enforces them (internal/validation.ts); the checks a backend or a view may call itself ---
 
 /**
  * Whether `key` is a valid key: a non-empty, well-formed string of at most `MAX_KEY_LENGTH` code units.
@@ -459,8 +457,7 @@ const refuse = (
  * @since 0.1.0
  * @category validation
  */
-export const isValidKey = (key: unknown): key is string =>
-  typeof key === "string" && key.length !== 0 && key.length <= MAX_KEY_LENGTH && key.isWellFormed()
+export { isValidKey } from "./internal/validation.ts"
 
 /**
  * Whether `value` is a valid value: a well-formed string of at most `MAX_VALUE_LENGTH` code units.
@@ -468,8 +465,7 @@ export const isValidKey = (key: unknown): key is string =>
  * @since 0.1.0
  * @category validation
  */
-export const isValidValue = (value: unknown): value is string =>
-  typeof value === "string" && value.length <= MAX_VALUE_LENGTH && value.isWellFormed()
+export { isValidValue } from "./internal/validation.ts"
 
 /**
  * Whether `prefix` is a valid prefix: a well-formed string (possibly empty) of at most `MAX_KEY_LENGTH` code units.
@@ -477,47 +473,32 @@ export const isValidValue = (value: unknown): value is string =>
  * @since 0.1.0
  * @category validation
  */
-export const isValidPrefix = (prefix: unknown): prefix is string =>
-  typeof prefix === "string" && prefix.length <= MAX_KEY_LENGTH && prefix.isWellFormed()
+export { isValidPrefix } from "./internal/validation.ts"
 
 /**
- * The error for a key that `isValidKey` refuses.
+ * The error for a key that `isValidKey` refuses: `invalidKey(operation, key)`.
  *
  * @since 0.1.0
  * @category validation
  */
-export const invalidKey = (operation: Operation, key: unknown): KvInputError =>
-  refuse(operation, "key", key, typeof key === "string" ? key : undefined, MAX_KEY_LENGTH, operation)
+export { invalidKey } from "./internal/validation.ts"
 
 /**
- * The error for a value (or a `compareAndSet` `expected` / `next`) that `isValidValue` refuses.
+ * The error for a value (or a `compareAndSet` `expected` / `next`) that `isValidValue` refuses:
+ * `invalidValue(key, value, operation = "set", argument = "value")`.
  *
  * @since 0.1.0
  * @category validation
  */
-export const invalidValue = (
-  key: string,
-  value: unknown,
-  operation: Operation = "set",
-  argument: "value" | "expected" | "next" = "value"
-): KvInputError => refuse(operation, argument, value, key, MAX_VALUE_LENGTH, `${operation}${quote(key)}`)
+export { invalidValue } from "./internal/validation.ts"
 
 /**
- * The error for a prefix that `isValidPrefix` refuses.
+ * The error for a prefix that `isValidPrefix` refuses: `invalidPrefix(prefix, operation = "list")`.
  *
  * @since 0.1.0
  * @category validation
  */
-export const invalidPrefix = (prefix: unknown, operation: Operation = "list"): KvInputError =>
-  refuse(operation, "prefix", prefix, typeof prefix === "string" ? prefix : undefined, MAX_KEY_LENGTH, operation)
-
-const invalidOption = (
-  operation: Operation,
-  argument: Argument,
-  key: string | undefined,
-  message: string,
-  reason: InputReason = "InvalidOption"
-) => new KvInputError({ operation, argument, reason, key, message: `${operation}${quote(key)}: ${message}` })
+export { invalidPrefix } from "./internal/validation.ts"
 
 /**
  * What a backend is told to do with a key's expiry on a write: expire it after this many milliseconds (an integer of
@@ -527,78 +508,6 @@ const invalidOption = (
  * @category models
  */
 export type Expiry = number | "keep" | null
-
-const ttlMillis = (input: unknown): number | undefined => {
-  // Milliseconds, the common form, without building a Duration.
-  if (typeof input === "number") return Number.isFinite(input) && input >= 1 ? Math.ceil(input) : undefined
-  // Duration.fromInput throws on some malformed objects instead of returning None; both mean "not a duration".
-  let duration: Option.Option<Duration.Duration>
-  try {
-    duration = input === null || typeof input === "boolean" ? Option.none() : Duration.fromInput(input as never)
-  } catch {
-    return undefined
-  }
-  if (Option.isNone(duration) || !Duration.isFinite(duration.value)) return undefined
-  const ms = Duration.toMillis(duration.value)
-  // Rounded up: a key never expires before the ttl it was given.
-  return Number.isFinite(ms) && ms >= 1 ? Math.ceil(ms) : undefined
-}
-
-/** The `Expiry` of a write's options, or the error for options that break the rules. */
-const expiryOf = (
-  operation: Operation,
-  key: string | undefined,
-  options: WriteOptions | undefined
-): Expiry | KvInputError => {
-  if (options === undefined) return null
-  if (options === null || typeof options !== "object") {
-    return invalidOption(operation, "options", key, `options must be an object, received ${describe(options)}.`)
-  }
-  const { keepTtl, ttl } = options
-  if (keepTtl !== undefined && typeof keepTtl !== "boolean") {
-    return invalidOption(operation, "keepTtl", key, `keepTtl must be a boolean, received ${describe(keepTtl)}.`)
-  }
-  if (ttl === undefined) return keepTtl === true ? "keep" : null
-  if (keepTtl === true) {
-    return invalidOption(
-      operation,
-      "ttl",
-      key,
-      "give either ttl (a new expiry) or keepTtl (the current one), not both."
-    )
-  }
-  const ms = ttlMillis(ttl)
-  if (ms === undefined) {
-    return invalidOption(
-      operation,
-      "ttl",
-      key,
-      `ttl must be a finite duration of at least 1 millisecond ("30 minutes", 5000 for milliseconds), received ${
-        describe(ttl)
-      }.`
-    )
-  }
-  return ms
-}
-
-const isInputError = (u: unknown): u is KvInputError => u instanceof KvInputError
-
-const CURSOR_TAG = "kv1."
-
-const encodeCursor = (after: string): string => CURSOR_TAG + Base64Url.encode(after)
-
-const decodeCursor = (cursor: unknown): string | null | KvInputError => {
-  if (cursor === undefined || cursor === null) return null
-  const bad = () =>
-    invalidOption("listPage", "cursor", undefined, `the cursor ${describe(cursor)} was not returned by listPage.`)
-  if (typeof cursor !== "string" || !cursor.startsWith(CURSOR_TAG)) return bad()
-  const decoded = Base64Url.decodeString(cursor.slice(CURSOR_TAG.length))
-  // The last key of a page may be "" (a prefix that is itself a key), so a cursor may hold the empty string.
-  if (Result.isFailure(decoded) || !isValidPrefix(decoded.success) || encodeCursor(decoded.success) !== cursor) {
-    return bad()
-  }
-  return decoded.success
-}
 
 // --- the primitives a backend supplies ---
 
@@ -706,42 +615,6 @@ export interface WatchSink {
   readonly fail: (error: KvStoreError) => void
 }
 
-/** Concurrency of the derived batch operations: enough to fill a pipeline, few enough not to flood a server. */
-const BATCH_CONCURRENCY = 16
-
-/** Keys per page of `listStream`: large enough to amortise a backend round trip, small enough to bound memory. */
-const STREAM_PAGE = 1000
-
-/**
- * One lock per key, for `modify`: a store's own concurrent updates of one key take turns, so only other processes
- * make it retry. Locks exist only while someone holds or waits for them.
- */
-const keyLocks = () => {
-  const locks = new Map<string, { readonly semaphore: Semaphore.Semaphore; users: number }>()
-  return <A, E>(key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.suspend(() => {
-      let lock = locks.get(key)
-      if (lock === undefined) {
-        lock = { semaphore: Semaphore.makeUnsafe(1), users: 0 }
-        locks.set(key, lock)
-      }
-      const held = lock
-      held.users++
-      return Effect.ensuring(
-        held.semaphore.withPermits(1)(effect),
-        Effect.sync(() => {
-          if (--held.users === 0) locks.delete(key)
-        })
-      )
-    })
-}
-
-/** The longest pause between two attempts of `modify`: a lost race is usually won on the next try. */
-const MAX_RETRY_PAUSE = Duration.millis(50)
-
-/** Why an attempt of the derived `modify` must start over. */
-class Lost extends Data.TaggedError("Lost")<{}> {}
-
 /**
  * Builds a `BaseKvStore` from a backend's primitives: enforces the input rules in front of them and derives every
  * operation the backend does not supply.
@@ -754,188 +627,12 @@ class Lost extends Data.TaggedError("Lost")<{}> {}
  * @category constructors
  */
 export const make = (options: MakeOptions): BaseKvStore => {
-  const { compareAndSet, get } = options
-  const modifyTimeout = Duration.fromInputUnsafe(options.modifyTimeout ?? "5 seconds")
-  const withKeyLock = keyLocks()
-  // Jittered, growing pauses: two processes that collided once should not collide again in lockstep.
-  const retrySchedule = Schedule.exponential("1 millis", 1.5).pipe(
-    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, MAX_RETRY_PAUSE))),
-    Schedule.jittered,
-    Schedule.upTo({ duration: modifyTimeout })
-  )
-
-  const checkKey = (operation: Operation, key: unknown): KvInputError | undefined =>
-    isValidKey(key) ? undefined : invalidKey(operation, key)
-
-  const checkKeys = (operation: Operation, keys: unknown): KvInputError | undefined => {
-    if (!Array.isArray(keys)) {
-      return invalidOption(operation, "keys", undefined, `keys must be an array of keys, received ${describe(keys)}.`)
-    }
-    if (keys.length > MAX_BATCH_SIZE) {
-      return invalidOption(
-        operation,
-        "keys",
-        undefined,
-        `${keys.length} keys is more than the ${MAX_BATCH_SIZE} one batch takes; split it.`,
-        "TooLong"
-      )
-    }
-    for (let i = 0; i < keys.length; i++) {
-      if (!isValidKey(keys[i])) {
-        const error = invalidKey(operation, keys[i])
-        return new KvInputError({ ...error, message: `${error.message} (keys[${i}]; nothing was read or written)` })
-      }
-    }
-    return undefined
-  }
-
-  const checkEntries = (entries: unknown): KvInputError | undefined => {
-    if (!Array.isArray(entries)) {
-      return invalidOption(
-        "setMany",
-        "entries",
-        undefined,
-        `entries must be an array of [key, value] pairs, received ${describe(entries)}.`
-      )
-    }
-    if (entries.length > MAX_BATCH_SIZE) {
-      return invalidOption(
-        "setMany",
-        "entries",
-        undefined,
-        `${entries.length} entries is more than the ${MAX_BATCH_SIZE} one batch takes; split it.`,
-        "TooLong"
-      )
-    }
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]
-      const error = !Array.isArray(entry) || entry.length !== 2
-        ? invalidOption(
-          "setMany",
-          "entries",
-          undefined,
-          `entries[${i}] is ${describe(entry)}, not a [key, value] pair.`
-        )
-        : !isValidKey(entry[0])
-        ? invalidKey("setMany", entry[0])
-        : !isValidValue(entry[1])
-        ? invalidValue(entry[0], entry[1], "setMany")
-        : undefined
-      if (error !== undefined) {
-        return new KvInputError({ ...error, message: `${error.message} (entries[${i}]; nothing was written)` })
-      }
-    }
-    return undefined
-  }
-
-  const checkValueOrNull = (
-    operation: Operation,
-    key: string,
-    value: unknown,
-    argument: "expected" | "next"
-  ): KvInputError | undefined =>
-    value === null || isValidValue(value) ? undefined : invalidValue(key, value, operation, argument)
-
-  /** Runs `f` as an untyped caller may have written it: a throw, or a result that is no value, is an input error. */
-  const applyModify =
-    (key: string, f: (current: string | null) => string | null) =>
-    (current: string | null): Result.Result<string | null, KvInputError> => {
-      let next: unknown
-      try {
-        next = f(current)
-      } catch (cause) {
-        return Result.fail(
-          new KvInputError({
-            operation: "modify",
-            argument: "f",
-            reason: "FunctionThrew",
-            key,
-            message: `modify${quote(key)}: the update function threw (${
-              cause instanceof Error ? cause.message : String(cause)
-            }); nothing was written.`,
-            cause
-          })
-        )
-      }
-      const error = checkValueOrNull("modify", key, next, "next")
-      return error === undefined ? Result.succeed(next as string | null) : Result.fail(
-        new KvInputError({
-          ...error,
-          message: `${error.message} (returned by the update function; nothing was written)`
-        })
-      )
-    }
-
-  const listAfter = options.listAfter ??
-    ((prefix: string, after: string | null, limit: number) =>
-      Effect.map(options.list(prefix), (keys) => {
-        let start = 0
-        if (after !== null) {
-          // The first key after the cursor: a binary search, since `list` is sorted.
-          let high = keys.length
-          while (start < high) {
-            const middle = (start + high) >>> 1
-            if (keys[middle] <= after) start = middle + 1
-            else high = middle
-          }
-        }
-        return keys.slice(start, start + limit + 1)
-      }))
-
-  const page = (prefix: string, after: string | null, limit: number): Effect.Effect<ListPage, KvStoreError> =>
-    Effect.map(listAfter(prefix, after, limit), (keys) =>
-      keys.length > limit
-        ? { keys: keys.slice(0, limit), cursor: encodeCursor(keys[limit - 1]) }
-        : { keys, cursor: null })
-
-  const has = options.has ?? ((key: string) => Effect.map(get(key), (value) => value !== null))
-  const setMany = options.setMany ??
-    ((entries: ReadonlyArray<readonly [string, string]>, expiry: Expiry) =>
-      Effect.forEach(entries, ([key, value]) => options.set(key, value, expiry), {
-        concurrency: BATCH_CONCURRENCY,
-        discard: true
-      }))
-  const getMany = options.getMany ??
-    ((keys: ReadonlyArray<string>) => Effect.forEach(keys, get, { concurrency: BATCH_CONCURRENCY }))
-  const deleteMany = options.deleteMany ??
-    ((keys: ReadonlyArray<string>) =>
-      Effect.forEach(keys, options.delete, { concurrency: BATCH_CONCURRENCY, discard: true }))
-
-  const derivedModify = (
-    key: string,
-    f: (current: string | null) => Result.Result<string | null, KvInputError>,
-    expiry: Expiry
-  ): Effect.Effect<string | null, KvStoreError> => {
-    const attempt = Effect.flatMap(get(key), (current) => {
-      const next = f(current)
-      if (Result.isFailure(next)) return Effect.fail(next.failure)
-      return Effect.flatMap(
-        compareAndSet(key, current, next.success, expiry),
-        (won): Effect.Effect<string | null, Lost> => won ? Effect.succeed(next.success) : Effect.fail(new Lost())
-      )
-    })
-    // The first attempt runs bare: it usually wins, and the retry machinery is only built when it lost.
-    return withKeyLock(
-      key,
-      Effect.catchTag(attempt, "Lost", () =>
-        Effect.andThen(Metric.update(modifyRetries, 1), attempt).pipe(
-          Effect.tapErrorTag("Lost", () => Metric.update(modifyRetries, 1)),
-          Effect.retry({ while: (error) => error instanceof Lost, schedule: retrySchedule }),
-          Effect.catchTag("Lost", () =>
-            Effect.fail(
-              new KvBackendError({
-                operation: "modify",
-                reason: "Conflict",
-                key,
-                message: `modify${quote(key)}: other writers kept changing the key for ${
-                  Duration.format(modifyTimeout)
-                }; nothing was written. Retry later, or update this key less often from many places.`
-              })
-            ))
-        ))
-    )
-  }
-  const modify = options.modify ?? derivedModify
+  const primitives = derivePrimitives(options)
+  const { clear, compareAndSet, count, deleteMany, get, getMany, has, listAfter, modify, setMany, subscribe } =
+    primitives
+  const page = derivePage(listAfter)
+  const listStream = deriveListStream(page)
+  const watch = deriveWatch({ subscribe, getMany, listAfter, pageSize: STREAM_PAGE })
 
   const withExpiry = <A>(
     operation: Operation,
@@ -946,38 +643,11 @@ export const make = (options: MakeOptions): BaseKvStore => {
     // The common write, without options, skips the options check entirely.
     if (writeOptions === undefined) return f(null)
     const expiry = expiryOf(operation, key, writeOptions)
-    return isInputError(expiry) ? Effect.fail(expiry) : f(expiry)
+    return isKvInputError(expiry) ? Effect.fail(expiry) : f(expiry)
   }
 
-  const count = options.count ?? ((prefix: string) => Effect.map(options.list(prefix), (keys) => keys.length))
-
-  // Page by page, so clearing a large prefix holds one page of keys at a time.
-  const clear = options.clear ?? ((prefix: string) => {
-    const loop = (cleared: number): Effect.Effect<number, KvStoreError> =>
-      Effect.flatMap(
-        listAfter(prefix, null, MAX_BATCH_SIZE - 1),
-        (keys) =>
-          keys.length === 0 ? Effect.succeed(cleared) : Effect.flatMap(
-            deleteMany(keys.map((key) => prefix + key)),
-            () => loop(cleared + keys.length)
-          )
-      )
-    return loop(0)
-  })
-
-  const subscribe = options.subscribe ??
-    ((prefix: string) =>
-      Effect.fail(
-        new KvBackendError({
-          operation: "watch",
-          reason: "Failure",
-          key: prefix,
-          message: "watch: this backend cannot deliver changes (its make was given no subscribe primitive)."
-        })
-      ))
-  const watch = deriveWatch({ subscribe, getMany, listAfter, pageSize: STREAM_PAGE })
-
-  const tracing = makeTracing(options.telemetry ?? OTHER)
+  const telemetry = options.telemetry ?? OTHER
+  const tracing = makeTracing(telemetry)
   // The backend's synchronous primitives, run in the step that checks for a tracer (see `syncPrimitive`).
   const getSync = syncOf(options.get)
   const setSync = syncOf(options.set)
@@ -1058,35 +728,12 @@ export const make = (options: MakeOptions): BaseKvStore => {
     clear: (prefix) => isValidPrefix(prefix) ? clear(prefix) : Effect.fail(invalidPrefix(prefix, "clear")),
     listPage: (prefix, pageOptions) => {
       if (!isValidPrefix(prefix)) return Effect.fail(invalidPrefix(prefix, "listPage"))
-      if (pageOptions === null || typeof pageOptions !== "object") {
-        return Effect.fail(invalidOption(
-          "listPage",
-          "options",
-          prefix,
-          `options must be an object such as { limit: 100 }, received ${describe(pageOptions)}.`
-        ))
-      }
-      const { cursor, limit } = pageOptions
-      if (!(Number.isInteger(limit) && limit >= 1 && limit <= MAX_PAGE_LIMIT)) {
-        return Effect.fail(invalidOption(
-          "listPage",
-          "limit",
-          prefix,
-          `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}, received ${describe(limit)}.`
-        ))
-      }
-      const after = decodeCursor(cursor)
-      return isInputError(after) ? Effect.fail(after) : page(prefix, after, limit)
+      const error = checkPageOptions(prefix, pageOptions)
+      if (error !== undefined) return Effect.fail(error)
+      const after = decodeCursor(pageOptions.cursor)
+      return isKvInputError(after) ? Effect.fail(after) : page(prefix, after, pageOptions.limit)
     },
-    listStream: (prefix) =>
-      isValidPrefix(prefix)
-        ? Stream.paginate(null as string | null, (after) =>
-          Effect.map(page(prefix, after, STREAM_PAGE), ({ cursor, keys }) =>
-            [
-              keys,
-              cursor === null ? Option.none() : Option.some(keys[keys.length - 1])
-            ] as const))
-        : Stream.fail(invalidPrefix(prefix, "list")),
+    listStream: (prefix) => isValidPrefix(prefix) ? listStream(prefix) : Stream.fail(invalidPrefix(prefix, "list")),
     setIfAbsent: (key, value, writeOptions) =>
       !isValidKey(key)
         ? Effect.fail(invalidKey("setIfAbsent", key))
@@ -1101,10 +748,8 @@ export const make = (options: MakeOptions): BaseKvStore => {
       return withExpiry("compareAndSet", key, writeOptions, (expiry) => compareAndSet(key, expected, next, expiry))
     },
     modify: (key, f, writeOptions) => {
-      if (!isValidKey(key)) return Effect.fail(invalidKey("modify", key))
-      if (typeof f !== "function") {
-        return Effect.fail(invalidOption("modify", "f", key, `f must be a function, received ${describe(f)}.`))
-      }
+      const error = checkKey("modify", key) ?? checkModifyFunction(key, f)
+      if (error !== undefined) return Effect.fail(error)
       return withExpiry("modify", key, writeOptions, (expiry) => modify(key, applyModify(key, f), expiry))
     },
     ttl: (key) =>
@@ -1114,50 +759,10 @@ export const make = (options: MakeOptions): BaseKvStore => {
     watch: (prefix, watchOptions) => {
       if (!isValidPrefix(prefix)) return Stream.fail(invalidPrefix(prefix, "watch"))
       if (watchOptions === undefined) return watch(prefix, false, DEFAULT_WATCH_BUFFER)
-      if (watchOptions === null || typeof watchOptions !== "object") {
-        return Stream.fail(invalidOption(
-          "watch",
-          "options",
-          prefix,
-          `options must be an object such as { initial: true }, received ${describe(watchOptions)}.`
-        ))
-      }
-      const { bufferSize = DEFAULT_WATCH_BUFFER, initial = false } = watchOptions
-      if (typeof initial !== "boolean") {
-        return Stream.fail(
-          invalidOption("watch", "options", prefix, `initial must be a boolean, received ${describe(initial)}.`)
-        )
-      }
-      if (!(Number.isInteger(bufferSize) && bufferSize >= 1 && bufferSize <= MAX_WATCH_BUFFER)) {
-        return Stream.fail(invalidOption(
-          "watch",
-          "bufferSize",
-          prefix,
-          `bufferSize must be an integer from 1 to ${MAX_WATCH_BUFFER}, received ${describe(bufferSize)}.`
-        ))
-      }
-      return watch(prefix, initial, bufferSize)
+      const settings = watchSettings(prefix, watchOptions)
+      return isKvInputError(settings) ? Stream.fail(settings) : watch(prefix, settings.initial, settings.bufferSize)
     }
   }
-  const primitives: Primitives = {
-    get,
-    set: options.set,
-    delete: options.delete,
-    list: options.list,
-    setIfAbsent: options.setIfAbsent,
-    compareAndSet,
-    ttl: options.ttl,
-    has,
-    getMany,
-    setMany,
-    deleteMany,
-    count,
-    clear,
-    listAfter,
-    modify,
-    subscribe
-  }
-  const telemetry = options.telemetry ?? OTHER
   const traced = traceStore(store, tracing, selfTraced)
   Object.defineProperty(traced, PrimitivesId, { value: primitives })
   Object.defineProperty(traced, TelemetryId, { value: telemetry })

@@ -20,8 +20,9 @@ import {
   BaseKvStoreService,
   type Expiry,
   invalidPrefix,
+  isKvInputError,
   isValidPrefix,
-  KvInputError,
+  type KvInputError,
   type KvStoreError,
   make,
   MAX_KEY_LENGTH,
@@ -70,7 +71,7 @@ const viaOperations = (store: BaseKvStore): Primitives => ({
     }, writeOptions(expiry)).pipe(
       // The view's own check of f's result, thrown through the store's modify: report it as it was.
       Effect.catchIf(
-        (error) => error._tag === "KvInputError" && error.cause instanceof KvInputError,
+        (error) => error._tag === "KvInputError" && isKvInputError(error.cause),
         (error) => Effect.fail(error.cause as KvInputError)
       )
     ),

@@ -142,22 +142,29 @@ const validMaxEntries = (maxEntries: unknown): number | undefined => {
   return maxEntries
 }
 
+const MEMORY_TELEMETRY: Telemetry = { system: "memory" }
+
 /**
  * The primitives of a new in-memory store, for `make`. `makeMemoryBaseKvStore` is `make` over these; a store that
  * adds behaviour to the memory store (a test double with a fault, say) can start from them.
  *
- * The state sits in a `Ref`. Each operation reads or changes it in one synchronous step, so no fiber ever sees a
- * half-applied write and every operation, `modify` included, is atomic. The `Map` and the tree inside are updated in
- * place: copying a million entries per write is not an option, and nothing outside this closure holds them.
+ * **Atomicity comes from each operation being synchronous**, not from the `Ref` that holds the state. Every
+ * primitive does all its reading and writing in one synchronous step of the calling fiber (`Effect.withFiber`,
+ * `Effect.sync`, `syncPrimitive`), and JavaScript runs that step to its end before any other fiber runs. So no fiber
+ * ever sees a half-applied write, and every operation, `modify` and the batches included, is atomic. A primitive that
+ * yielded between its read and its write (an `Effect.flatMap` on a read) would lose that, `Ref` or not.
+ *
+ * The `Ref` is only the holder of the state: it is never set. The `Map`, tree and heap inside are updated in place,
+ * because copying a million entries per write (what `Ref.update` over an immutable map would ask for) is not an
+ * option, and nothing outside this closure holds them.
  *
  * @since 0.2.0
  * @category constructors
  */
-const MEMORY_TELEMETRY: Telemetry = { system: "memory" }
-
 export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOptions => {
   const maxEntries = validMaxEntries(options?.maxEntries)
-  const state = Ref.makeUnsafe<MemoryState>({
+  // Never set: the state is changed in place, inside each operation's synchronous step (see above).
+  const state: Ref.Ref<MemoryState> = Ref.makeUnsafe<MemoryState>({
     values: new Map(),
     index: new BTree<string, undefined>(undefined, compare, NODE_SIZE),
     expiries: new Map(),

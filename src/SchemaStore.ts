@@ -25,7 +25,7 @@ import type {
   WatchOptions,
   WriteOptions
 } from "./BaseKvStore.ts"
-import { KvInputError } from "./BaseKvStore.ts"
+import { isKvInputError, type KvInputError } from "./BaseKvStore.ts"
 
 /**
  * A record failed its schema: a stored value that does not decode (written by another program or an older schema),
@@ -231,7 +231,7 @@ export const toSchemaStore: {
           options
         ).pipe(
           Effect.catchIf(
-            (error): error is KvInputError => error instanceof KvInputError && error.cause instanceof Escape,
+            (error): error is KvInputError => isKvInputError(error) && error.cause instanceof Escape,
             (error) => Effect.fail((error.cause as Escape).error)
           ),
           Effect.map(() => written)

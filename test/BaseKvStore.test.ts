@@ -1,9 +1,18 @@
 /**
  * What `make` derives for every backend, beyond the conformance suite: the derived `modify`'s local turn-taking and
- * its deadline, on primitives instrumented to count and to lose races.
+ * its deadline, on primitives instrumented to count and to lose races. And the error guards, which must recognise
+ * errors built by another installed copy of effect-kv.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { KvBackendError, make, makeMemoryPrimitives } from "effect-kv"
+import {
+  isKvBackendError,
+  isKvInputError,
+  isKvStoreError,
+  KvBackendError,
+  KvInputError,
+  make,
+  makeMemoryPrimitives
+} from "effect-kv"
 import * as Effect from "effect/Effect"
 
 const increment = (current: string | null) => String(Number(current ?? "0") + 1)
@@ -57,4 +66,55 @@ describe("make: the derived modify", () => {
       assert.isAtLeast(elapsed, 150, "it kept trying until about its deadline")
       assert.strictEqual(yield* store.get("k"), "1", "nothing written")
     }))
+})
+
+describe("error guards", () => {
+  it.effect("recognise the errors of a second copy of the package, which instanceof does not", () =>
+    Effect.gen(function*() {
+      // The query string makes the module runner load the contract module a second time, as a second installed copy
+      // of effect-kv would be: its own classes, its own prototypes.
+      const secondCopy = "../src/BaseKvStore.ts?second-copy"
+      const second: typeof import("../src/BaseKvStore.ts") = yield* Effect.promise(() =>
+        import(/* @vite-ignore */ secondCopy)
+      )
+      assert.notStrictEqual(second.KvInputError, KvInputError, "a separate copy of the module")
+      const input = new second.KvInputError({
+        operation: "get",
+        argument: "key",
+        reason: "Empty",
+        key: "",
+        message: "get: the key must be a non-empty string"
+      })
+      const backend = new second.KvBackendError({
+        operation: "get",
+        reason: "Unavailable",
+        key: "k",
+        message: "get(\"k\"): connection refused"
+      })
+      assert.isFalse(input instanceof KvInputError, "instanceof fails across copies")
+      assert.isFalse(backend instanceof KvBackendError, "instanceof fails across copies")
+      assert.isTrue(isKvStoreError(input))
+      assert.isTrue(isKvInputError(input))
+      assert.isFalse(isKvBackendError(input))
+      assert.isTrue(isKvStoreError(backend))
+      assert.isTrue(isKvBackendError(backend))
+      assert.isFalse(isKvInputError(backend))
+      // And the other way round: the second copy's guards know this copy's errors.
+      assert.isTrue(second.isKvBackendError(new KvBackendError({ ...backend })))
+    }))
+
+  it("go by the type id, not by the class or the tag alone", () => {
+    // Another class, as a copy of another version might declare it, carrying the type id.
+    class ForeignInputError extends Error {
+      readonly _tag = "KvInputError"
+      readonly "~effect-kv/KvStoreError" = "~effect-kv/KvStoreError"
+    }
+    assert.isTrue(isKvInputError(new ForeignInputError("refused")))
+    assert.isTrue(isKvStoreError(new ForeignInputError("refused")))
+    assert.isFalse(isKvBackendError(new ForeignInputError("refused")))
+    // A tag alone is not enough: any library may tag an error "KvInputError".
+    assert.isFalse(isKvInputError({ _tag: "KvInputError", message: "look-alike" }))
+    assert.isFalse(isKvStoreError(new Error("plain")))
+    for (const value of [null, undefined, "KvInputError", 42]) assert.isFalse(isKvStoreError(value))
+  })
 })

@@ -8,7 +8,7 @@
  * against external servers, which must not be killed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type BackendReason, type BaseKvStore, KvBackendError, type Operation } from "effect-kv"
+import { type BackendReason, type BaseKvStore, isKvBackendError, KvBackendError, type Operation } from "effect-kv"
 import { layerRedis, makeRedisBaseKvStore, type RedisClient } from "effect-kv/redis"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -102,7 +102,7 @@ const clientNoticed = (store: BaseKvStore) =>
     "the client notices the connection is gone",
     10_000,
     Effect.flatMap(Effect.result(Effect.timeout(store.get("k"), "100 millis")), (result) =>
-      Result.isFailure(result) && result.failure instanceof KvBackendError && result.failure.reason === "Unavailable"
+      Result.isFailure(result) && isKvBackendError(result.failure) && result.failure.reason === "Unavailable"
         ? Effect.void
         : Effect.fail("not yet"))
   )

@@ -13,7 +13,7 @@
  *
  * @since 0.2.0
  */
-import { KvBackendError, KvInputError, KvSchemaError } from "effect-kv"
+import { isKvBackendError, isKvInputError, KvSchemaError } from "effect-kv"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -637,7 +637,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
             status: 423
           }))
         }
-        if (error instanceof KvBackendError) {
+        if (isKvBackendError(error)) {
           return Effect.as(
             Effect.logWarning("store unavailable", error.message),
             HttpServerResponse.text(`the upload store is unavailable: ${error.reason}; retry\n`, {
@@ -649,7 +649,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         if (HttpServerError.isHttpServerError(error)) {
           return Effect.succeed(HttpServerResponse.text("the request body could not be read\n", { status: 400 }))
         }
-        const known = error instanceof KvSchemaError || error instanceof KvInputError || error instanceof PlatformError
+        const known = error instanceof KvSchemaError || isKvInputError(error) || error instanceof PlatformError
         return Effect.as(
           Effect.logError("request failed", known ? error.message : error),
           HttpServerResponse.text("internal error\n", { status: 500 })
