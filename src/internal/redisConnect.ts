@@ -5,21 +5,13 @@
  *
  * @internal
  */
+import type { RedisTlsOptions } from "../RedisKvStore.ts"
 import { invalidOption, optionError, redactUrl } from "./options.ts"
 import { adapt, closeNodeRedis, type RedisAdapter } from "./redisClients.ts"
 import { rememberClient } from "./redisWatch.ts"
 
 // The clients are typed loosely on purpose: the shapes differ across major versions and the libraries are optional.
 type Loose = any
-
-/** TLS settings, the same for both libraries: each gets them in its own shape. */
-export interface TlsOptions {
-  readonly ca?: string | Buffer | ReadonlyArray<string | Buffer> | undefined
-  readonly cert?: string | Buffer | undefined
-  readonly key?: string | Buffer | undefined
-  readonly rejectUnauthorized?: boolean | undefined
-  readonly servername?: string | undefined
-}
 
 /**
  * Where an owned client connects to and how it authenticates. Credentials and TLS come from the options or from the
@@ -34,7 +26,7 @@ export interface Connection {
   readonly username: string | undefined
   readonly password: string | undefined
   /** `undefined`: no TLS. */
-  readonly tls: TlsOptions | undefined
+  readonly tls: RedisTlsOptions | undefined
   /** Passed through to the library's constructor, under effect-kv's own settings. */
   readonly clientOptions: { readonly [option: string]: unknown }
 }
@@ -62,7 +54,7 @@ export const connection = (options: {
   readonly cluster?: { readonly rootNodes: ReadonlyArray<string> } | undefined
   readonly username?: string | undefined
   readonly password?: string | undefined
-  readonly tls?: TlsOptions | boolean | undefined
+  readonly tls?: RedisTlsOptions | boolean | undefined
   readonly clientOptions?: object | undefined
 }): Connection => {
   if (options.cluster !== undefined && options.url !== undefined) {
@@ -183,7 +175,7 @@ export const connect = async (
 }
 
 /** node-redis takes TLS settings in `socket`, beside `tls: true`. */
-const nodeRedisTls = (tls: TlsOptions | undefined) =>
+const nodeRedisTls = (tls: RedisTlsOptions | undefined) =>
   tls === undefined ? {} : {
     tls: true,
     ...Object.fromEntries(Object.entries(tls).filter(([, value]) => value !== undefined))
