@@ -229,7 +229,7 @@ export interface LayerPgOptions extends Omit<SqlStoreOptions, "timeout"> {
 /** Bytes of the largest reply: a row holding a value of `MAX_VALUE_LENGTH` code units, 3 UTF-8 bytes each. */
 const MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 
-/** The pool's URL, redacted: a `postgres://` or `postgresql://` URL, as a string or `Redacted`. */
+/** The pool's URL, kept `Redacted`: a `postgres://` or `postgresql://` URL, given as a string or `Redacted`. */
 const pgUrl = (url: unknown): Redacted.Redacted => {
   const value = Redacted.isRedacted(url) ? Redacted.value(url) : url
   if (typeof value !== "string" || !/^postgres(ql)?:\/\//.test(value)) {
@@ -257,7 +257,7 @@ export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService
     BaseKvStoreService,
     Effect.gen(function*() {
       const { maxConnections, redacted, statementTimeout, store } = yield* checkOptions(() => ({
-        redacted: pgUrl(options?.url),
+        redacted: pgUrl(options.url),
         statementTimeout: durationMillis("sql", "timeout", options.timeout, DEFAULT_TIMEOUT),
         store: settings(options, undefined),
         maxConnections: options.maxConnections === undefined
