@@ -334,7 +334,8 @@ export type Argument =
  * - `InvalidOption`: an option of the wrong type or out of range: a `ttl` that is not a finite duration of at least
  *   1 ms, `ttl` together with `keepTtl`, a `limit` that is not an integer from 1 to `MAX_PAGE_LIMIT`, a cursor that
  *   no `listPage` returned, a batch that is not an array of keys or `[key, value]` pairs, a `modify` function that is
- *   not a function.
+ *   not a function; and, with operation `"options"`, an option of a store or layer that is not what it must be (the
+ *   message names the option and what it accepts).
  * - `FunctionThrew`: the function given to `modify` threw; its exception is the error's `cause`.
  *
  * @since 0.1.0
@@ -355,8 +356,10 @@ const KvStoreErrorTypeId = "~effect-kv/KvStoreError" as const
  * @category errors
  */
 export class KvInputError extends Data.TaggedError("KvInputError")<{
-  readonly operation: Operation
-  readonly argument: Argument
+  /** The operation refused, or `"options"`: a store or layer was given a bad option when it was built. */
+  readonly operation: Operation | "options"
+  /** The argument refused; with operation `"options"`, the option's name (`"timeout"`, `"maxEntries"`...). */
+  readonly argument: Argument | (string & {})
   readonly reason: InputReason
   /** The key (or prefix), when the caller passed a string as the key; `undefined` otherwise. */
   readonly key: string | undefined

@@ -25,25 +25,16 @@ import {
   type KvInputError,
   type KvStoreError,
   make,
-  MAX_KEY_LENGTH,
   type Primitives,
   primitivesOf,
   telemetryOf,
   type WatchSink,
   type WriteOptions
 } from "./BaseKvStore.ts"
+import { checkOptions, namespace as checkNamespace } from "./internal/options.ts"
 
 const writeOptions = (expiry: Expiry): WriteOptions | undefined =>
   expiry === null ? undefined : expiry === "keep" ? { keepTtl: true } : { ttl: expiry }
-
-const checkNamespace = (prefix: unknown): string => {
-  if (!isValidPrefix(prefix)) {
-    throw new TypeError(
-      `effect-kv withPrefix: the prefix must be a well-formed string of at most ${MAX_KEY_LENGTH} characters`
-    )
-  }
-  return prefix
-}
 
 /** A view over a store's public operations, for stores not built by `make`: their own checks apply on top. */
 const viaOperations = (store: BaseKvStore): Primitives => ({
@@ -139,8 +130,8 @@ const prefixed = (store: BaseKvStore, namespace: string): BaseKvStore => {
 
 /**
  * The store seen under a namespace: every key is stored as `prefix + key`, listings strip the prefix, and `count`,
- * `clear` (`clear("")` too) and listings stay inside it. Throws a `TypeError` for a prefix that is not a valid
- * prefix.
+ * `clear` (`clear("")` too) and listings stay inside it. Throws a `KvInputError` (reason `"InvalidOption"`,
+ * argument `"prefix"`) for a prefix that is not a valid prefix.
  *
  * ```ts
  * const tenant = withPrefix(store, "tenant:42:")
@@ -155,21 +146,26 @@ export const withPrefix: {
   (prefix: string): (store: BaseKvStore) => BaseKvStore
   (store: BaseKvStore, prefix: string): BaseKvStore
 } = dual(2, (store: BaseKvStore, prefix: string): BaseKvStore => {
-  const namespace = checkNamespace(prefix)
-  return namespace === "" ? store : prefixed(store, namespace)
+  const valid = checkNamespace("withPrefix", "prefix", prefix)
+  return valid === "" ? store : prefixed(store, valid)
 })
 
 /**
  * A `Layer` that namespaces the `BaseKvStoreService` beneath it:
- * `program.pipe(Effect.provide(layerWithPrefix("tenant:42:")), Effect.provide(memoryKvStore))`.
+ * `program.pipe(Effect.provide(layerWithPrefix("tenant:42:")), Effect.provide(memoryKvStore))`. A prefix that is not
+ * a valid prefix fails it with `KvInputError` (reason `"InvalidOption"`).
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerWithPrefix = (prefix: string): Layer.Layer<BaseKvStoreService, never, BaseKvStoreService> => {
-  checkNamespace(prefix)
-  return Layer.effect(BaseKvStoreService, BaseKvStoreService.useSync(withPrefix(prefix)))
-}
+export const layerWithPrefix = (prefix: string): Layer.Layer<BaseKvStoreService, KvInputError, BaseKvStoreService> =>
+  Layer.effect(
+    BaseKvStoreService,
+    Effect.flatMap(
+      checkOptions(() => checkNamespace("withPrefix", "prefix", prefix)),
+      (valid) => BaseKvStoreService.useSync((store) => withPrefix(store, valid))
+    )
+  )
 
 /**
  * A view under a fresh, unique prefix (or the one given) whose keys are all deleted when the `Scope` closes: a

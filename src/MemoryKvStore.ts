@@ -35,6 +35,7 @@ import {
   type BaseKvStore,
   BaseKvStoreService,
   type Expiry,
+  type KvInputError,
   make,
   type MakeOptions,
   syncPrimitive,
@@ -42,6 +43,7 @@ import {
   type WatchEvent,
   type WatchSink
 } from "./BaseKvStore.ts"
+import { checkOptions, positiveInteger } from "./internal/options.ts"
 
 // sorted-btree is CommonJS with `exports.default = BTree`. Node's ESM loader hands over `module.exports` as the default
 // export (the class is its `default`); bundlers' CommonJS interop hands over the class itself.
@@ -134,13 +136,8 @@ const rebuildHeap = (state: MemoryState) => {
  */
 const MAX_EXPIRY_SLEEP = Duration.seconds(1)
 
-const validMaxEntries = (maxEntries: unknown): number | undefined => {
-  if (maxEntries === undefined) return undefined
-  if (typeof maxEntries !== "number" || !Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-    throw new TypeError(`effect-kv memory: maxEntries must be a positive integer, received ${String(maxEntries)}`)
-  }
-  return maxEntries
-}
+const validMaxEntries = (maxEntries: unknown): number | undefined =>
+  maxEntries === undefined ? undefined : positiveInteger("memory", "maxEntries", maxEntries)
 
 const MEMORY_TELEMETRY: Telemetry = { system: "memory" }
 
@@ -379,7 +376,8 @@ export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOpti
 /**
  * Creates a new, empty in-memory store. It is ready at once: `makeMemoryBaseKvStore().get("key")` is an Effect.
  *
- * Throws a `TypeError` when `maxEntries` is not a positive integer.
+ * Throws a `KvInputError` (reason `"InvalidOption"`, argument `"maxEntries"`) when `maxEntries` is not a positive
+ * integer.
  *
  * @since 0.1.0
  * @category constructors
@@ -389,15 +387,14 @@ export const makeMemoryBaseKvStore = (options: MemoryStoreOptions = {}): BaseKvS
 
 /**
  * A `Layer` providing a fresh in-memory `BaseKvStoreService` each time it is built: `layerMemory()`, or
- * `layerMemory({ maxEntries: 10_000 })` for a bounded store. Throws a `TypeError` for a bad `maxEntries`.
+ * `layerMemory({ maxEntries: 10_000 })` for a bounded store. A bad `maxEntries` fails it with `KvInputError` (reason
+ * `"InvalidOption"`).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = (options: MemoryStoreOptions = {}): Layer.Layer<BaseKvStoreService> => {
-  validMaxEntries(options?.maxEntries)
-  return Layer.sync(BaseKvStoreService)(() => makeMemoryBaseKvStore(options))
-}
+export const layerMemory = (options: MemoryStoreOptions = {}): Layer.Layer<BaseKvStoreService, KvInputError> =>
+  Layer.effect(BaseKvStoreService, checkOptions(() => makeMemoryBaseKvStore(options)))
 
 /**
  * The ready in-memory layer programs provide: `program.pipe(Effect.provide(memoryKvStore))`. Same as `layerMemory()`.
@@ -405,4 +402,6 @@ export const layerMemory = (options: MemoryStoreOptions = {}): Layer.Layer<BaseK
  * @since 0.1.0
  * @category layers
  */
-export const memoryKvStore: Layer.Layer<BaseKvStoreService> = layerMemory()
+export const memoryKvStore: Layer.Layer<BaseKvStoreService> = Layer.sync(BaseKvStoreService)(() =>
+  makeMemoryBaseKvStore()
+)

@@ -20,16 +20,17 @@
 import { NodeRedis } from "@effect/platform-node/NodeRedis"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
-import type { BaseKvStoreService, KvBackendError } from "./BaseKvStore.ts"
+import type { BaseKvStoreService, KvInputError } from "./BaseKvStore.ts"
 import { layerRedisClient, type RedisStoreOptions } from "./RedisKvStore.ts"
 
 /**
- * A `Layer` providing `BaseKvStoreService` on the client of the program's `NodeRedis` service.
+ * A `Layer` providing `BaseKvStoreService` on the client of the program's `NodeRedis` service. A bad option fails it
+ * with `KvInputError` (reason `"InvalidOption"`).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerNodeRedis = (
   options: RedisStoreOptions = {}
-): Layer.Layer<BaseKvStoreService, KvBackendError, NodeRedis> =>
+): Layer.Layer<BaseKvStoreService, KvInputError, NodeRedis> =>
   layerRedisClient(Effect.map(Effect.service(NodeRedis), (service) => service.client), options)

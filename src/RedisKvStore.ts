@@ -3,9 +3,10 @@
  * ioredis (v5/v6).
  *
  * Provide `layerRedis({ url })` (or `layerRedisConfig()`, which reads `REDIS_URL`) where the program used
- * `memoryKvStore`; nothing else changes. The layer creates its client, connects while it builds (a failed connection
- * fails the layer with `KvBackendError`), and disconnects when its scope closes. `makeRedisBaseKvStore({ redis })`
- * wraps a client you already own.
+ * `memoryKvStore`; nothing else changes. The layer checks its options (a bad one fails it with `KvInputError`, reason
+ * `"InvalidOption"`, before it connects), creates its client, connects while it builds (a failed connection fails
+ * the layer with `KvBackendError`), and disconnects when its scope closes. `makeRedisBaseKvStore({ redis })` wraps a
+ * client you already own.
  *
  * **Failure behaviour.** Every command has a deadline (`timeout`, default 2 seconds) enforced by effect-kv itself: the
  * clients' own timeouts stop counting once a command is written. While the connection is down, operations fail at
@@ -42,18 +43,25 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { type BaseKvStore, BaseKvStoreService, type KvBackendError, type Telemetry } from "./BaseKvStore.ts"
+import {
+  type BaseKvStore,
+  BaseKvStoreService,
+  type KvInputError,
+  type KvStoreError,
+  type Telemetry
+} from "./BaseKvStore.ts"
+import {
+  checkOptions,
+  describeCause,
+  durationMillis,
+  invalidOption,
+  optionError,
+  redactUrl
+} from "./internal/options.ts"
 import { adapt, classify } from "./internal/redisClients.ts"
 import { connect, connection, loadLibrary, type Target } from "./internal/redisConnect.ts"
 import { checkIndexOptions } from "./internal/redisIndex.ts"
-import {
-  backendError,
-  DEFAULT_CONNECT_TIMEOUT,
-  describeCause,
-  makeStore,
-  millis,
-  settings
-} from "./internal/redisStore.ts"
+import { backendError, DEFAULT_CONNECT_TIMEOUT, makeStore, settings } from "./internal/redisStore.ts"
 import { rememberClient } from "./internal/redisWatch.ts"
 
 /**
@@ -115,8 +123,9 @@ export interface MakeRedisOptions extends RedisStoreOptions {
  * is not, so they fail at once instead of waiting in the client's queue; a client still making its first connection
  * (`new Redis(url)` used at once, or `connect()` not awaited) is waited for within the operation's deadline.
  *
- * Throws a `TypeError` at once when `redis` is not such a client, when it has a client-side `keyPrefix` (use this
- * `keyPrefix` instead: SCAN ignores the client's), or when an option is out of range.
+ * Throws a `KvInputError` (reason `"InvalidOption"`, `argument` the option's name) at once when `redis` is not such
+ * a client, when it has a client-side `keyPrefix` (use this `keyPrefix` instead: SCAN ignores the client's), or when
+ * an option is out of range.
  *
  * @since 0.1.0
  * @category constructors
@@ -127,7 +136,8 @@ export const makeRedisBaseKvStore = (options: MakeRedisOptions): BaseKvStore =>
 /**
  * A `Layer` over a client that another service owns, e.g. one your program already has in its context. The client
  * is read when the layer builds and is never closed by effect-kv; the same advice as for `makeRedisBaseKvStore`
- * applies. Invalid options or a value that is not a client fail the layer with `KvBackendError` (reason `"Failure"`).
+ * applies. Invalid options or a value that is not a client fail the layer with `KvInputError` (reason
+ * `"InvalidOption"`).
  *
  * @since 0.1.0
  * @category layers
@@ -135,14 +145,10 @@ export const makeRedisBaseKvStore = (options: MakeRedisOptions): BaseKvStore =>
 export const layerRedisClient = <E, R>(
   client: Effect.Effect<RedisClient, E, R>,
   options: RedisStoreOptions = {}
-): Layer.Layer<BaseKvStoreService, E | KvBackendError, R> =>
+): Layer.Layer<BaseKvStoreService, E | KvInputError, R> =>
   Layer.effect(
     BaseKvStoreService,
-    Effect.flatMap(client, (redis) =>
-      Effect.try({
-        try: () => makeRedisBaseKvStore({ ...options, redis }),
-        catch: (cause) => backendError("connect", undefined, "Failure", describeCause(cause), cause)
-      }))
+    Effect.flatMap(client, (redis) => checkOptions(() => makeRedisBaseKvStore({ ...options, redis })))
   )
 
 /**
@@ -152,7 +158,10 @@ export const layerRedisClient = <E, R>(
  * @category models
  */
 export interface LayerRedisOptions extends RedisStoreOptions {
-  /** A standalone server: `redis://[[user]:password@]host[:port][/db]` or `rediss://` for TLS. */
+  /**
+   * A standalone server: `redis://[[user]:password@]host[:port][/db]` or `rediss://` for TLS. Default:
+   * `redis://127.0.0.1:6379`.
+   */
   readonly url?: string | undefined
   /**
    * A Redis Cluster: the URLs of some of its nodes. Give `url` or `cluster`, not both. Credentials and `rediss://` in
@@ -208,11 +217,8 @@ const checked = (store: ReturnType<typeof settings>, cluster: boolean) => {
 
 const libraryOf = (client: unknown): "node-redis" | "ioredis" => {
   if (client === undefined || client === "node-redis" || client === "ioredis") return client ?? "node-redis"
-  throw new TypeError(`effect-kv redis: unknown client library ${String(client)}; use "node-redis" or "ioredis"`)
+  throw invalidOption("redis", "client", "\"node-redis\" or \"ioredis\"", client)
 }
-
-/** The URL without its password, for messages. The userinfo ends at the last `@` before the host, as URLs read. */
-const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^/]*@/, "//$1:***@")
 
 /** The spans' server: the standalone server, or the first root node of a cluster (as OpenTelemetry suggests). */
 const telemetryOf = (target: Target): Telemetry => {
@@ -221,8 +227,9 @@ const telemetryOf = (target: Target): Telemetry => {
 }
 
 /**
- * A `Layer` providing `BaseKvStoreService` on Redis. It creates its own client, connects while it builds (failing
- * with `KvBackendError`, operation `"connect"`, when it cannot within `connectTimeout`; the message carries the last
+ * A `Layer` providing `BaseKvStoreService` on Redis. It checks its options (failing with `KvInputError`, reason
+ * `"InvalidOption"`, before any connection), creates its own client, connects while it builds (failing with
+ * `KvBackendError`, operation `"connect"`, when it cannot within `connectTimeout`; the message carries the last
  * error the client saw, such as `WRONGPASS` or a certificate error), and closes the client when its scope closes.
  *
  * ```ts
@@ -233,23 +240,19 @@ const telemetryOf = (target: Target): Telemetry => {
  * @since 0.1.0
  * @category layers
  */
-export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvStoreService, KvBackendError> =>
+export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvStoreService, KvStoreError> =>
   Layer.effect(
     BaseKvStoreService,
     Effect.gen(function*() {
-      const { connectTimeoutMs, library, server, store } = yield* Effect.try({
-        try: () => ({
-          server: connection({
-            ...options,
-            password: Redacted.isRedacted(options.password) ? Redacted.value(options.password) : options.password
-          }),
-          library: libraryOf(options.client),
-          store: checked(settings(options), options.cluster !== undefined),
-          connectTimeoutMs: millis("connectTimeout", options.connectTimeout, DEFAULT_CONNECT_TIMEOUT)
+      const { connectTimeoutMs, library, server, store } = yield* checkOptions(() => ({
+        server: connection({
+          ...options,
+          password: Redacted.isRedacted(options.password) ? Redacted.value(options.password) : options.password
         }),
-        catch: (cause) =>
-          backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
-      })
+        library: libraryOf(options.client),
+        store: checked(settings(options), options.cluster !== undefined),
+        connectTimeoutMs: durationMillis("redis", "connectTimeout", options.connectTimeout, DEFAULT_CONNECT_TIMEOUT)
+      }))
       const target = server.target
       const where = target._tag === "Standalone" ? redactUrl(target.url) : target.rootNodes.map(redactUrl).join(", ")
       const context = yield* Effect.context<never>()
@@ -333,63 +336,77 @@ export const layerRedis = (options: LayerRedisOptions = {}): Layer.Layer<BaseKvS
  * @since 0.1.0
  * @category layers
  */
-export const redisKvStore: (options?: LayerRedisOptions) => Layer.Layer<BaseKvStoreService, KvBackendError> = layerRedis
+export const redisKvStore: (options?: LayerRedisOptions) => Layer.Layer<BaseKvStoreService, KvStoreError> = layerRedis
+
+/** The options `layerRedisConfig` reads from the environment when it is not given a `Config`. */
+const fromEnvironment: Effect.Effect<LayerRedisOptions, Config.ConfigError | KvInputError> = Effect.gen(function*() {
+  const config = yield* Config.all({
+    url: Config.option(Config.Redacted("REDIS_URL")),
+    clusterNodes: Config.option(Config.Redacted("REDIS_CLUSTER_NODES")),
+    client: Config.withDefault(Config.Literals(["node-redis", "ioredis"], "REDIS_CLIENT"), "node-redis" as const),
+    keyPrefix: Config.option(Config.String("REDIS_KEY_PREFIX")),
+    timeout: Config.option(Config.Duration("REDIS_TIMEOUT")),
+    connectTimeout: Config.option(Config.Duration("REDIS_CONNECT_TIMEOUT")),
+    listTimeout: Config.option(Config.Duration("REDIS_LIST_TIMEOUT")),
+    scanCount: Config.option(Config.Int("REDIS_SCAN_COUNT")),
+    orderedIndex: Config.withDefault(Config.Boolean("REDIS_ORDERED_INDEX"), false)
+  })
+  const value = Option.getOrUndefined
+  const clusterNodes = value(config.clusterNodes)
+  const url = value(config.url)
+  if (clusterNodes === undefined && url === undefined) {
+    return yield* optionError("redis", "REDIS_URL", "set REDIS_URL (a standalone server) or REDIS_CLUSTER_NODES")
+  }
+  if (clusterNodes !== undefined && url !== undefined) {
+    return yield* optionError(
+      "redis",
+      "REDIS_CLUSTER_NODES",
+      "set either REDIS_URL (a standalone server) or REDIS_CLUSTER_NODES (a cluster), not both"
+    )
+  }
+  return {
+    client: config.client,
+    keyPrefix: value(config.keyPrefix),
+    timeout: value(config.timeout),
+    connectTimeout: value(config.connectTimeout),
+    listTimeout: value(config.listTimeout),
+    scanCount: value(config.scanCount),
+    orderedIndex: config.orderedIndex,
+    ...(clusterNodes !== undefined
+      ? { cluster: { rootNodes: Redacted.value(clusterNodes).split(",").map((node) => node.trim()) } }
+      : { url: Redacted.value(url!) })
+  }
+})
 
 /**
- * `layerRedis` configured from the environment (through Effect `Config`, so any `ConfigProvider` works):
+ * `layerRedis` with its options from a `Config` (any `ConfigProvider` works), as `@effect/sql-pg`'s
+ * `PgClient.layerConfig`: a record of `Config`s, one per option, or one `Config` of all of them.
  *
- * | variable                | meaning                                                      |
- * | ----------------------- | ------------------------------------------------------------ |
- * | `REDIS_URL`             | standalone server URL (required unless `REDIS_CLUSTER_NODES`) |
- * | `REDIS_CLUSTER_NODES`   | comma-separated cluster node URLs                             |
- * | `REDIS_CLIENT`          | `node-redis` (default) or `ioredis`                           |
- * | `REDIS_KEY_PREFIX`      | namespace                                                     |
- * | `REDIS_TIMEOUT`         | command deadline, e.g. `2 seconds`                            |
- * | `REDIS_CONNECT_TIMEOUT` | first-connection deadline, e.g. `5 seconds`                   |
- * | `REDIS_LIST_TIMEOUT`    | deadline of a whole listing, e.g. `10 seconds`                |
- * | `REDIS_SCAN_COUNT`      | SCAN COUNT hint                                               |
- * | `REDIS_ORDERED_INDEX`   | `true` to keep the ordered index (default `false`)            |
+ * ```ts
+ * layerRedisConfig({ url: Config.String("CACHE_URL"), keyPrefix: Config.succeed("cache:") })
+ * ```
+ *
+ * Without an argument it reads these variables:
+ *
+ * | variable                | option           | meaning                                                       |
+ * | ----------------------- | ---------------- | ------------------------------------------------------------- |
+ * | `REDIS_URL`             | `url`            | standalone server URL (required unless `REDIS_CLUSTER_NODES`) |
+ * | `REDIS_CLUSTER_NODES`   | `cluster`        | comma-separated cluster node URLs                             |
+ * | `REDIS_CLIENT`          | `client`         | `node-redis` (default) or `ioredis`                           |
+ * | `REDIS_KEY_PREFIX`      | `keyPrefix`      | namespace                                                     |
+ * | `REDIS_TIMEOUT`         | `timeout`        | command deadline, e.g. `2 seconds`                            |
+ * | `REDIS_CONNECT_TIMEOUT` | `connectTimeout` | first-connection deadline, e.g. `5 seconds`                   |
+ * | `REDIS_LIST_TIMEOUT`    | `listTimeout`    | deadline of a whole listing, e.g. `10 seconds`                |
+ * | `REDIS_SCAN_COUNT`      | `scanCount`      | SCAN COUNT hint                                               |
+ * | `REDIS_ORDERED_INDEX`   | `orderedIndex`   | `true` to keep the ordered index (default `false`)            |
+ *
+ * A variable that does not parse fails the layer with `ConfigError`; neither or both of `REDIS_URL` and
+ * `REDIS_CLUSTER_NODES`, or an option out of range, with `KvInputError` (reason `"InvalidOption"`), before connecting.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerRedisConfig = (): Layer.Layer<BaseKvStoreService, KvBackendError | Config.ConfigError> =>
-  Layer.unwrap(Effect.gen(function*() {
-    const config = yield* Config.all({
-      url: Config.option(Config.Redacted("REDIS_URL")),
-      clusterNodes: Config.option(Config.Redacted("REDIS_CLUSTER_NODES")),
-      client: Config.withDefault(Config.Literals(["node-redis", "ioredis"], "REDIS_CLIENT"), "node-redis" as const),
-      keyPrefix: Config.option(Config.String("REDIS_KEY_PREFIX")),
-      timeout: Config.option(Config.Duration("REDIS_TIMEOUT")),
-      connectTimeout: Config.option(Config.Duration("REDIS_CONNECT_TIMEOUT")),
-      listTimeout: Config.option(Config.Duration("REDIS_LIST_TIMEOUT")),
-      scanCount: Config.option(Config.Int("REDIS_SCAN_COUNT")),
-      orderedIndex: Config.withDefault(Config.Boolean("REDIS_ORDERED_INDEX"), false)
-    })
-    const value = Option.getOrUndefined
-    const clusterNodes = value(config.clusterNodes)
-    const url = value(config.url)
-    if (clusterNodes === undefined && url === undefined) {
-      return yield* backendError("connect", undefined, "Failure", "set REDIS_URL or REDIS_CLUSTER_NODES")
-    }
-    if (clusterNodes !== undefined && url !== undefined) {
-      return yield* backendError(
-        "connect",
-        undefined,
-        "Failure",
-        "set either REDIS_URL (a standalone server) or REDIS_CLUSTER_NODES (a cluster), not both"
-      )
-    }
-    return layerRedis({
-      client: config.client,
-      keyPrefix: value(config.keyPrefix),
-      timeout: value(config.timeout),
-      connectTimeout: value(config.connectTimeout),
-      listTimeout: value(config.listTimeout),
-      scanCount: value(config.scanCount),
-      orderedIndex: config.orderedIndex,
-      ...(clusterNodes !== undefined
-        ? { cluster: { rootNodes: Redacted.value(clusterNodes).split(",").map((node) => node.trim()) } }
-        : { url: Redacted.value(url!) })
-    })
-  }))
+export const layerRedisConfig = (
+  config?: Config.Wrap<LayerRedisOptions>
+): Layer.Layer<BaseKvStoreService, KvStoreError | Config.ConfigError> =>
+  Layer.unwrap(Effect.map(config === undefined ? fromEnvironment : Config.unwrap(config), layerRedis))

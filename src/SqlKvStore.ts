@@ -3,7 +3,8 @@
  *
  * Provide `layerSql()` where the program used `memoryKvStore`, with the `SqlClient` your program already has
  * (`PgClient.layer` from `@effect/sql-pg`, or any SQLite client); or `layerPg({ url })`,
- * which builds its own pool, or `layerSqlConfig()`, which reads `DATABASE_URL` / `SQLITE_FILE`. The store shares the
+ * which builds its own pool, or `layerSqlConfig()`, which reads `DATABASE_URL` / `SQLITE_FILE`. A bad option fails
+ * the layer with `KvInputError` (reason `"InvalidOption"`) before it touches the database. The store shares the
  * client's connections and transactions with the rest of the program. For an embedded store without a server, see
  * `effect-kv/sqlite`, which runs the same statements on better-sqlite3 (or node:sqlite) directly, in about half the
  * time.
@@ -53,22 +54,36 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import { type BaseKvStore, BaseKvStoreService, type KvBackendError, type Telemetry } from "./BaseKvStore.ts"
+import {
+  type BaseKvStore,
+  BaseKvStoreService,
+  type KvInputError,
+  type KvStoreError,
+  type Telemetry
+} from "./BaseKvStore.ts"
+import {
+  checkOptions,
+  describeCause,
+  durationMillis,
+  invalidOption,
+  optionError,
+  positiveInteger,
+  redactUrl
+} from "./internal/options.ts"
 import { canListen, pgSubscribe } from "./internal/pgWatch.ts"
 import { reasonOf, sqlClientExecutor } from "./internal/sqlClientExecutor.ts"
 import { pruneChanges, sqliteSubscribe } from "./internal/sqliteWatch.ts"
 import {
   backendError,
-  DEFAULT_TABLE,
   DEFAULT_TIMEOUT,
-  describeCause,
   type Dialect,
   makeStore,
-  millis,
+  migrate,
   probe,
   purgeExpired,
   purgeOnce,
   schema,
+  type Settings,
   settings,
   type StoreOptions
 } from "./internal/sqlStore.ts"
@@ -91,25 +106,6 @@ export interface SqlStoreOptions extends StoreOptions {
   readonly purgeInterval?: Duration.Input | undefined
 }
 
-/**
- * Creates the table when it is missing. A table that exists is only probed, so a second start changes nothing. Two
- * processes starting at once may both find it missing; the loser's `CREATE` fails and the probe then decides.
- */
-const migrate = (sql: SqlClient.SqlClient, dialect: Dialect, table: string) => {
-  const check = sql.unsafe(probe(table).text)
-  return Effect.catch(
-    check,
-    () =>
-      Effect.forEach(schema(dialect, table), (statement) => sql.unsafe(statement), { discard: true }).pipe(
-        sql.withTransaction,
-        Effect.catch((error) => Effect.catch(check, () => Effect.fail(error))),
-        // A table of that name but another shape survives CREATE ... IF NOT EXISTS: the probe refuses it.
-        Effect.andThen(check),
-        Effect.asVoid
-      )
-  )
-}
-
 /** The spans' database and server, from the connection URL (never its credentials). */
 const pgTelemetry = (url: string, table: string): Telemetry => {
   const parsed = new URL(url)
@@ -125,26 +121,29 @@ const pgTelemetry = (url: string, table: string): Telemetry => {
 
 /**
  * Builds a store over the `SqlClient` in the context, creating its table when missing, and forks the purge of expired
- * rows into the current scope. Fails with `KvBackendError` (operation `"connect"`) when the options are invalid, the
- * dialect is not PostgreSQL or SQLite, or the table cannot be created.
+ * rows into the current scope. Fails with `KvInputError` (reason `"InvalidOption"`) when an option is invalid, before
+ * any statement, and with `KvBackendError` (operation `"connect"`) when the dialect is not PostgreSQL or SQLite or the
+ * table cannot be created.
  *
  * @since 0.2.0
  * @category constructors
  */
 export const makeSqlBaseKvStore = (
   options: SqlStoreOptions = {}
-): Effect.Effect<BaseKvStore, KvBackendError, SqlClient.SqlClient | Scope.Scope> => makeWith(options, undefined)
+): Effect.Effect<BaseKvStore, KvStoreError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.flatMap(checkOptions(() => storeSettings(options)), (store) => makeWith(store, undefined))
+
+const storeSettings = (options: SqlStoreOptions) =>
+  settings(
+    options,
+    options.timeout === undefined ? undefined : durationMillis("sql", "timeout", options.timeout, DEFAULT_TIMEOUT)
+  )
 
 const makeWith = (
-  options: SqlStoreOptions,
+  store: Settings,
   telemetry: Telemetry | undefined
-): Effect.Effect<BaseKvStore, KvBackendError, SqlClient.SqlClient | Scope.Scope> =>
+): Effect.Effect<BaseKvStore, KvStoreError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const store = yield* Effect.try({
-      try: () =>
-        settings(options, options.timeout === undefined ? undefined : millis("timeout", options.timeout, "5 seconds")),
-      catch: (cause) => backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
-    })
     const client = yield* SqlClient.SqlClient
     const sql = client.withoutTransforms()
     const dialect = sql.onDialectOrElse<Dialect | undefined, Dialect, Dialect>({
@@ -161,7 +160,9 @@ const makeWith = (
       )
     }
     const executor = sqlClientExecutor(sql, dialect)
-    yield* migrate(sql, dialect, store.table).pipe(
+    const check = sql.unsafe(probe(store.table).text)
+    const create = Effect.forEach(schema(dialect, store.table), (statement) => sql.unsafe(statement), { discard: true })
+    yield* migrate(check, sql.withTransaction(create)).pipe(
       Effect.mapError((cause) =>
         backendError(
           "connect",
@@ -207,7 +208,7 @@ const makeWith = (
  */
 export const layerSql = (
   options: SqlStoreOptions = {}
-): Layer.Layer<BaseKvStoreService, KvBackendError, SqlClient.SqlClient> =>
+): Layer.Layer<BaseKvStoreService, KvStoreError, SqlClient.SqlClient> =>
   Layer.effect(BaseKvStoreService, makeSqlBaseKvStore(options))
 
 /**
@@ -228,27 +229,41 @@ export interface LayerPgOptions extends Omit<SqlStoreOptions, "timeout"> {
 /** Bytes of the largest reply: a row holding a value of `MAX_VALUE_LENGTH` code units, 3 UTF-8 bytes each. */
 const MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 
-/** The URL without its password, for messages. */
-const redactUrl = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@")
+/** The pool's URL, kept `Redacted`: a `postgres://` or `postgresql://` URL, given as a string or `Redacted`. */
+const pgUrl = (url: unknown): Redacted.Redacted => {
+  const value = Redacted.isRedacted(url) ? Redacted.value(url) : url
+  if (typeof value !== "string" || !/^postgres(ql)?:\/\//.test(value)) {
+    throw invalidOption(
+      "sql",
+      "url",
+      "a postgres:// or postgresql:// URL",
+      typeof value === "string" ? redactUrl(value) : value
+    )
+  }
+  return Redacted.isRedacted(url) ? url as Redacted.Redacted : Redacted.make(value)
+}
 
 /**
  * `layerSql` on a PostgreSQL pool of its own, from `@effect/sql-pg` (install it: `npm install @effect/sql-pg`). The
  * pool connects while the layer builds and closes with the layer's scope; a server that cannot be reached fails the
- * layer with `KvBackendError` reason `"Unavailable"`.
+ * layer with `KvBackendError` reason `"Unavailable"`. A bad option (a `url` that is not `postgres://` or
+ * `postgresql://` among them) fails it with `KvInputError` (reason `"InvalidOption"`) before it connects.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService, KvBackendError> =>
+export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService, KvStoreError> =>
   Layer.effect(
     BaseKvStoreService,
     Effect.gen(function*() {
-      const { maxConnections, timeout, url, ...store } = options
-      const statementTimeout = yield* Effect.try({
-        try: () => millis("timeout", timeout, DEFAULT_TIMEOUT),
-        catch: (cause) =>
-          backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
-      })
+      const { maxConnections, redacted, statementTimeout, store } = yield* checkOptions(() => ({
+        redacted: pgUrl(options.url),
+        statementTimeout: durationMillis("sql", "timeout", options.timeout, DEFAULT_TIMEOUT),
+        store: settings(options, undefined),
+        maxConnections: options.maxConnections === undefined
+          ? undefined
+          : positiveInteger("sql", "maxConnections", options.maxConnections)
+      }))
       const PgClient = yield* Effect.tryPromise({
         try: () => import("@effect/sql-pg/PgClient"),
         catch: (cause) =>
@@ -260,7 +275,6 @@ export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService
             cause
           )
       })
-      const redacted = Redacted.isRedacted(url) ? url : Redacted.make(url)
       const client = yield* PgClient.make({
         url: redacted,
         // A value of MAX_VALUE_LENGTH is up to 48 MiB as UTF-8; the client refuses replies above 16 MiB by default.
@@ -281,7 +295,7 @@ export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService
         )
       )
       return yield* Effect.provideService(
-        makeWith(store, pgTelemetry(Redacted.value(redacted), store.table ?? DEFAULT_TABLE)),
+        makeWith(store, pgTelemetry(Redacted.value(redacted), store.table)),
         SqlClient.SqlClient,
         client
       )
@@ -289,39 +303,75 @@ export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService
   )
 
 /**
- * The store a program configured from the environment runs on (through Effect `Config`, so any `ConfigProvider`
- * works):
+ * Options of `layerSqlConfig`: which database, and the store options.
  *
- * | variable          | meaning                                                               |
- * | ----------------- | --------------------------------------------------------------------- |
- * | `DATABASE_URL`    | `postgres://...`: `layerPg` on that server                            |
- * | `SQLITE_FILE`     | a file path: `layerSqlite` from `effect-kv/sqlite` (when no URL)      |
- * | `KV_TABLE`        | the table (default `effect_kv`)                                       |
- * | `KV_KEY_PREFIX`   | namespace                                                             |
+ * @since 0.2.0
+ * @category models
+ */
+export interface SqlConfigOptions extends Omit<SqlStoreOptions, "timeout"> {
+  /** PostgreSQL: `layerPg` on this `postgres://` URL. */
+  readonly url?: string | Redacted.Redacted | undefined
+  /** SQLite: `layerSqlite` from `effect-kv/sqlite` on this file. Give `url` or `filename`, not both. */
+  readonly filename?: string | undefined
+}
+
+/** The options `layerSqlConfig` reads from the environment when it is not given a `Config`. */
+const fromEnvironment: Effect.Effect<SqlConfigOptions, Config.ConfigError | KvInputError> = Effect.gen(function*() {
+  const config = yield* Config.all({
+    url: Config.option(Config.Redacted("DATABASE_URL")),
+    filename: Config.option(Config.String("SQLITE_FILE")),
+    table: Config.option(Config.String("KV_TABLE")),
+    keyPrefix: Config.option(Config.String("KV_KEY_PREFIX"))
+  })
+  if (Option.isNone(config.url) && Option.isNone(config.filename)) {
+    return yield* optionError("sql", "DATABASE_URL", "set DATABASE_URL (PostgreSQL) or SQLITE_FILE (SQLite)")
+  }
+  return {
+    table: Option.getOrUndefined(config.table),
+    keyPrefix: Option.getOrUndefined(config.keyPrefix),
+    // DATABASE_URL wins when both are set, as it always has.
+    ...(Option.isSome(config.url) ? { url: config.url.value } : { filename: Option.getOrUndefined(config.filename) })
+  }
+})
+
+const layerFor = ({
+  filename,
+  url,
+  ...store
+}: SqlConfigOptions): Effect.Effect<Layer.Layer<BaseKvStoreService, KvStoreError>, KvInputError> =>
+  url !== undefined && filename !== undefined
+    ? Effect.fail(optionError("sql", "filename", "give url (PostgreSQL) or filename (SQLite), not both"))
+    : url !== undefined
+    ? Effect.succeed(layerPg({ ...store, url }))
+    : filename !== undefined
+    ? Effect.succeed(layerSqlite({ ...store, filename }))
+    : Effect.fail(optionError("sql", "url", "give url (PostgreSQL) or filename (SQLite)"))
+
+/**
+ * `layerPg` or `layerSqlite` with their options from a `Config` (any `ConfigProvider` works), as `@effect/sql-pg`'s
+ * `PgClient.layerConfig`: a record of `Config`s, one per option, or one `Config` of all of them.
  *
- * With neither `DATABASE_URL` nor `SQLITE_FILE` the layer fails with `KvBackendError`: fall back to another layer
- * with `Layer.catch` if the program can run without a durable store.
+ * ```ts
+ * layerSqlConfig({ url: Config.Redacted("UPLOADS_DB"), table: Config.succeed("uploads_kv") })
+ * ```
+ *
+ * Without an argument it reads these variables:
+ *
+ * | variable        | option      | meaning                                                                   |
+ * | --------------- | ----------- | ------------------------------------------------------------------------- |
+ * | `DATABASE_URL`  | `url`       | `postgres://...`: `layerPg` on that server                                |
+ * | `SQLITE_FILE`   | `filename`  | a file path: `layerSqlite` from `effect-kv/sqlite` (when no URL)          |
+ * | `KV_TABLE`      | `table`     | the table (default `effect_kv`)                                           |
+ * | `KV_KEY_PREFIX` | `keyPrefix` | namespace                                                                 |
+ *
+ * A variable that does not parse fails the layer with `ConfigError`; neither `DATABASE_URL` nor `SQLITE_FILE`, a URL
+ * that is not `postgres://`, or an option out of range, with `KvInputError` (reason `"InvalidOption"`), before
+ * anything is opened: fall back to another layer with `Layer.catch` if the program can run without a durable store.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerSqlConfig = (): Layer.Layer<BaseKvStoreService, KvBackendError | Config.ConfigError> =>
-  Layer.unwrap(Effect.gen(function*() {
-    const config = yield* Config.all({
-      url: Config.option(Config.Redacted("DATABASE_URL")),
-      file: Config.option(Config.String("SQLITE_FILE")),
-      table: Config.option(Config.String("KV_TABLE")),
-      keyPrefix: Config.option(Config.String("KV_KEY_PREFIX"))
-    })
-    const store = { table: Option.getOrUndefined(config.table), keyPrefix: Option.getOrUndefined(config.keyPrefix) }
-    if (Option.isSome(config.url)) {
-      if (!/^postgres(ql)?:\/\//.test(Redacted.value(config.url.value))) {
-        return yield* backendError("connect", undefined, "Failure", "DATABASE_URL must be a postgres:// URL")
-      }
-      return layerPg({ ...store, url: config.url.value })
-    }
-    if (Option.isSome(config.file)) {
-      return layerSqlite({ ...store, filename: config.file.value })
-    }
-    return yield* backendError("connect", undefined, "Failure", "set DATABASE_URL (PostgreSQL) or SQLITE_FILE (SQLite)")
-  }))
+export const layerSqlConfig = (
+  config?: Config.Wrap<SqlConfigOptions>
+): Layer.Layer<BaseKvStoreService, KvStoreError | Config.ConfigError> =>
+  Layer.unwrap(Effect.flatMap(config === undefined ? fromEnvironment : Config.unwrap(config), layerFor))

@@ -34,15 +34,15 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import { type BaseKvStore, BaseKvStoreService, type KvBackendError } from "./BaseKvStore.ts"
+import { type BaseKvStore, BaseKvStoreService, type KvStoreError } from "./BaseKvStore.ts"
+import { checkOptions, describeCause, durationMillis, invalidOption } from "./internal/options.ts"
 import { loadDriver } from "./internal/sqliteDriver.ts"
 import { reasonOf, sqliteExecutor } from "./internal/sqliteExecutor.ts"
 import { pruneChanges, sqliteSubscribe } from "./internal/sqliteWatch.ts"
 import {
   backendError,
-  describeCause,
   makeStore,
-  millis,
+  migrate,
   probe,
   purgeExpired,
   purgeOnce,
@@ -111,46 +111,40 @@ const open = (options: LayerSqliteOptions, busyTimeoutMs: number) =>
 
 /**
  * Opens the file (creating it and the table when missing), builds a store on it and forks the purge of expired rows
- * into the current scope; closing the scope closes the file. Fails with `KvBackendError` (operation `"connect"`) when
- * the options are invalid or the file cannot be opened.
+ * into the current scope; closing the scope closes the file. Fails with `KvInputError` (reason `"InvalidOption"`)
+ * when an option is invalid, before the file is opened, and with `KvBackendError` (operation `"connect"`) when the
+ * file cannot be opened.
  *
  * @since 0.2.0
  * @category constructors
  */
 export const makeSqliteBaseKvStore = (
   options: LayerSqliteOptions
-): Effect.Effect<BaseKvStore, KvBackendError, Scope.Scope> =>
+): Effect.Effect<BaseKvStore, KvStoreError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { busyTimeoutMs, store } = yield* Effect.try({
-      try: () => {
-        if (typeof options?.filename !== "string" || options.filename === "") {
-          throw new TypeError("filename must be a path, or \":memory:\"")
-        }
-        if (options.synchronous !== undefined && options.synchronous !== "full" && options.synchronous !== "normal") {
-          throw new TypeError(`synchronous must be "full" or "normal", received ${String(options.synchronous)}`)
-        }
-        return {
-          busyTimeoutMs: millis("busyTimeout", options.busyTimeout, "5 seconds"),
-          // No statement deadline: a synchronous statement cannot be interrupted; busyTimeout bounds lock waits.
-          store: settings(options, undefined)
-        }
-      },
-      catch: (cause) => backendError("connect", undefined, "Failure", `invalid options: ${describeCause(cause)}`, cause)
+    const { busyTimeoutMs, store } = yield* checkOptions(() => {
+      if (typeof options?.filename !== "string" || options.filename === "") {
+        throw invalidOption("sqlite", "filename", "a file path, or \":memory:\"", options?.filename)
+      }
+      if (options.synchronous !== undefined && options.synchronous !== "full" && options.synchronous !== "normal") {
+        throw invalidOption("sqlite", "synchronous", "\"full\" or \"normal\"", options.synchronous)
+      }
+      return {
+        busyTimeoutMs: durationMillis("sqlite", "busyTimeout", options.busyTimeout, "5 seconds"),
+        // No statement deadline: a synchronous statement cannot be interrupted; busyTimeout bounds lock waits.
+        store: settings(options, undefined, "sqlite")
+      }
     })
     const db = yield* open(options, busyTimeoutMs)
     const executor = sqliteExecutor(db)
-    yield* Effect.try({
-      try: () => {
-        try {
-          db.prepare(probe(store.table).text).all()
-        } catch {
-          // A second process may create the table meanwhile: IF NOT EXISTS makes that harmless.
-          db.transaction(() => schema("sqlite", store.table).forEach((statement) => db.exec(statement)))
-          // A table of that name but another shape survives CREATE ... IF NOT EXISTS: the probe refuses it.
-          db.prepare(probe(store.table).text).all()
-        }
-      },
-      catch: (cause) =>
+    yield* migrate(
+      Effect.try({ try: () => db.prepare(probe(store.table).text).all(), catch: (cause) => cause }),
+      Effect.try({
+        try: () => db.transaction(() => schema("sqlite", store.table).forEach((statement) => db.exec(statement))),
+        catch: (cause) => cause
+      })
+    ).pipe(
+      Effect.mapError((cause) =>
         backendError(
           "connect",
           undefined,
@@ -158,7 +152,8 @@ export const makeSqliteBaseKvStore = (
           `cannot create or read the table "${store.table}" in ${options.filename}: ${describeCause(cause)}`,
           cause
         )
-    })
+      )
+    )
     yield* purgeExpired(executor, store)
     // The change log of watches, if one was ever started on this table, is pruned with the expired rows.
     yield* pruneChanges(executor, store.table).pipe(
@@ -182,7 +177,7 @@ export const makeSqliteBaseKvStore = (
 
 /**
  * A `Layer` providing `BaseKvStoreService` in a SQLite file. The file opens while the layer builds and closes when its
- * scope closes.
+ * scope closes. A bad option fails it with `KvInputError` (reason `"InvalidOption"`) before the file is opened.
  *
  * ```ts
  * program.pipe(Effect.provide(layerSqlite({ filename: "./data/kv.db" })))
@@ -191,5 +186,5 @@ export const makeSqliteBaseKvStore = (
  * @since 0.2.0
  * @category layers
  */
-export const layerSqlite = (options: LayerSqliteOptions): Layer.Layer<BaseKvStoreService, KvBackendError> =>
+export const layerSqlite = (options: LayerSqliteOptions): Layer.Layer<BaseKvStoreService, KvStoreError> =>
   Layer.effect(BaseKvStoreService, makeSqliteBaseKvStore(options))

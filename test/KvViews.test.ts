@@ -119,12 +119,31 @@ describe("withPrefix", () => {
       for (const event of seen.slice(0, -1)) assert.deepStrictEqual(event, { _tag: "Set", key: "1", value: "a" })
     }))
 
-  it("a prefix that is not a valid prefix throws a TypeError", () => {
-    for (const bad of [undefined, 42, "\uD800", "p".repeat(1025)]) {
-      assert.throws(() => withPrefix(makeMemoryBaseKvStore(), bad as string), TypeError)
-      assert.throws(() => layerWithPrefix(bad as string), TypeError)
-    }
-  })
+  it.effect("a prefix that is not a valid prefix: withPrefix throws, layerWithPrefix fails, with KvInputError", () =>
+    Effect.gen(function*() {
+      for (const bad of [undefined, 42, "\uD800", "p".repeat(1025)]) {
+        const thrown = (() => {
+          try {
+            withPrefix(makeMemoryBaseKvStore(), bad as string)
+          } catch (error) {
+            return error
+          }
+        })()
+        assert.instanceOf(thrown, KvInputError, String(bad))
+        assert.deepInclude(thrown, { operation: "options", argument: "prefix", reason: "InvalidOption" })
+        assert.match((thrown as KvInputError).message, /^effect-kv withPrefix: prefix must be/)
+        const failed = yield* Effect.flip(
+          Effect.scoped(Layer.build(Layer.provide(layerWithPrefix(bad as string), memoryKvStore)))
+        )
+        assert.instanceOf(failed, KvInputError)
+        assert.deepInclude(failed, {
+          operation: "options",
+          argument: "prefix",
+          reason: "InvalidOption",
+          message: (thrown as KvInputError).message
+        })
+      }
+    }))
 })
 
 describe("scoped", () => {

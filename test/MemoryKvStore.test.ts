@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   BaseKvStoreService,
   type Expiry,
+  KvInputError,
   layerMemory,
   make,
   makeMemoryBaseKvStore,
@@ -13,6 +14,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as V8 from "node:v8"
@@ -136,13 +138,25 @@ describe("memory backend: expiry and bounded memory", () => {
       assert.deepStrictEqual(yield* store.list(""), ["c", "f", "g"], "a delete frees a place without evicting")
     }))
 
-  it("maxEntries must be a positive integer", () => {
-    for (const bad of [0, -1, 1.5, NaN, Infinity, "10", null]) {
-      assert.throws(() => makeMemoryBaseKvStore({ maxEntries: bad as number }), TypeError, /maxEntries/)
-      assert.throws(() => layerMemory({ maxEntries: bad as number }), TypeError, /maxEntries/)
-    }
-    assert.doesNotThrow(() => makeMemoryBaseKvStore({ maxEntries: 1 }))
-  })
+  it.effect("maxEntries must be a positive integer: KvInputError, thrown by the constructor, failed by the layer", () =>
+    Effect.gen(function*() {
+      for (const bad of [0, -1, 1.5, NaN, Infinity, "10", null]) {
+        const thrown = (() => {
+          try {
+            makeMemoryBaseKvStore({ maxEntries: bad as number })
+          } catch (error) {
+            return error
+          }
+        })()
+        assert.instanceOf(thrown, KvInputError, String(bad))
+        assert.deepInclude(thrown, { operation: "options", argument: "maxEntries", reason: "InvalidOption" })
+        assert.match((thrown as KvInputError).message, /^effect-kv memory: maxEntries must be a positive integer/)
+        const failed = yield* Effect.flip(Effect.scoped(Layer.build(layerMemory({ maxEntries: bad as number }))))
+        assert.instanceOf(failed, KvInputError)
+        assert.deepInclude(failed, { argument: "maxEntries", message: (thrown as KvInputError).message })
+      }
+      assert.doesNotThrow(() => makeMemoryBaseKvStore({ maxEntries: 1 }))
+    }))
 })
 
 describe("memory backend: two stores over one keyspace", () => {

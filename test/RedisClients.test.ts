@@ -4,7 +4,7 @@
  * caller's client; and the clients it refuses.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BaseKvStoreService, KvBackendError } from "effect-kv"
+import { BaseKvStoreService, KvInputError } from "effect-kv"
 import { layerRedisClient, makeRedisBaseKvStore, type RedisClient } from "effect-kv/redis"
 import { conformance } from "effect-kv/testing"
 import * as Context from "effect/Context"
@@ -142,12 +142,14 @@ describe("redis: a client the caller owns", () => {
   }
 })
 
-const refused = (redis: unknown): TypeError => {
+const refused = (redis: unknown): KvInputError => {
   try {
     makeRedisBaseKvStore({ redis: redis as RedisClient })
   } catch (error) {
-    assert.instanceOf(error, TypeError)
-    return error as TypeError
+    assert.instanceOf(error, KvInputError)
+    assert.deepInclude(error, { operation: "options", argument: "redis", reason: "InvalidOption" })
+    assert.match((error as KvInputError).message, /^effect-kv redis: redis must be/)
+    return error as KvInputError
   }
   return assert.fail("makeRedisBaseKvStore accepted it")
 }
@@ -162,12 +164,12 @@ void (() => {
 
 describe("redis: makeRedisBaseKvStore refuses what it cannot use", () => {
   for (const [name, value] of [["{}", {}], ["null", null], ["undefined", undefined], ["a URL string", "redis://x"]]) {
-    it(`a TypeError for ${name}`, () => {
+    it(`a KvInputError for ${name}`, () => {
       assert.match(refused(value).message, /node-redis|ioredis/, "says what was expected")
     })
   }
 
-  it("a TypeError for a node-redis client pool, v5 and v6", () => {
+  it("a KvInputError for a node-redis client pool, v5 and v6", () => {
     for (
       const pool of [
         createClientPool5({ url: "redis://127.0.0.1:1" }),
@@ -197,7 +199,7 @@ describe("redis: makeRedisBaseKvStore refuses what it cannot use", () => {
     ]
   ]
   for (const [name, create] of prefixed) {
-    it(`a TypeError for a ${name} created with a keyPrefix`, () => {
+    it(`a KvInputError for a ${name} created with a keyPrefix`, () => {
       const { client, close } = create()
       try {
         const message = refused(client).message
@@ -209,7 +211,7 @@ describe("redis: makeRedisBaseKvStore refuses what it cannot use", () => {
     })
   }
 
-  it.live("out-of-range options with a valid client throw a TypeError naming the option", () =>
+  it.live("out-of-range options with a valid client throw a KvInputError naming the option", () =>
     Effect.gen(function*() {
       const client = yield* owned(kinds[2].open, { url: server().url })
       for (const [options, mentions] of [[{ scanCount: 0 }, "scanCount"], [{ timeout: 0 }, "timeout"]] as const) {
@@ -220,20 +222,20 @@ describe("redis: makeRedisBaseKvStore refuses what it cannot use", () => {
             return error
           }
         })()
-        assert.instanceOf(error, TypeError)
-        assert.include((error as TypeError).message, mentions)
+        assert.instanceOf(error, KvInputError)
+        assert.deepInclude(error, { operation: "options", argument: mentions, reason: "InvalidOption" })
+        assert.include((error as KvInputError).message, `${mentions} must be`)
       }
     }))
 
-  it.live("layerRedisClient fails with a typed KvBackendError (connect, Failure) for a value that is not a client", () =>
+  it.live("layerRedisClient fails with KvInputError (options, redis, InvalidOption) for a value that is not a client", () =>
     Effect.gen(function*() {
       // An untyped caller: the type refuses `{}` (see the check below), the layer must refuse it at run time too.
       const result = yield* Effect.result(Layer.build(layerRedisClient(Effect.succeed({} as RedisClient))))
       assert.isTrue(Result.isFailure(result))
       const error = Result.isFailure(result) ? result.failure : undefined
-      assert.instanceOf(error, KvBackendError)
-      assert.strictEqual((error as KvBackendError).operation, "connect")
-      assert.strictEqual((error as KvBackendError).reason, "Failure")
+      assert.instanceOf(error, KvInputError)
+      assert.deepInclude(error, { operation: "options", argument: "redis", reason: "InvalidOption" })
     }))
 })
 

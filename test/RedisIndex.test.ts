@@ -5,7 +5,7 @@
  * rebuild repairs it), and the options it refuses.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type BaseKvStore, KvBackendError } from "effect-kv"
+import { type BaseKvStore, KvInputError } from "effect-kv"
 import { layerRedis, layerRedisConfig, type LayerRedisOptions, makeRedisBaseKvStore } from "effect-kv/redis"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -335,9 +335,9 @@ describe("redis ordered index: options", () => {
         )
         assert.isTrue(Result.isFailure(result))
         const error = (result as Result.Failure<unknown, unknown>).failure
-        assert.instanceOf(error, KvBackendError)
-        assert.strictEqual((error as KvBackendError).reason, "Failure")
-        assert.match((error as KvBackendError).message, /hash tag/)
+        assert.instanceOf(error, KvInputError)
+        assert.deepInclude(error, { operation: "options", argument: "keyPrefix", reason: "InvalidOption" })
+        assert.match((error as KvInputError).message, /keyPrefix must be a namespace with a hash tag/)
       }))
   }
   it.live("layerRedisConfig turns the index on with REDIS_ORDERED_INDEX=true", () =>

@@ -4,8 +4,9 @@
  * `layerRedisConfig`.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { KvBackendError } from "effect-kv"
+import { KvBackendError, KvInputError } from "effect-kv"
 import { layerRedis, layerRedisConfig, type LayerRedisOptions } from "effect-kv/redis"
+import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -317,23 +318,31 @@ describe("redis: the layer's connection", () => {
     )
   }
 
-  const invalid: ReadonlyArray<readonly [string, () => LayerRedisOptions, string]> = [
-    ["a URL that does not parse", () => ({ url: "not a url" }), "invalid options"],
-    ["scanCount 0", () => ({ url: server().url, scanCount: 0 }), "scanCount"],
-    ["scanCount 1.5", () => ({ url: server().url, scanCount: 1.5 }), "scanCount"],
-    ["a negative timeout", () => ({ url: server().url, timeout: -5 }), "timeout"],
-    ["a zero connectTimeout", () => ({ url: server().url, connectTimeout: 0 }), "connectTimeout"],
-    ["url and cluster together", () => ({ url: server().url, cluster: { rootNodes: [server().url] } }), "not both"],
-    ["an empty cluster", () => ({ cluster: { rootNodes: [] } }), "rootNodes"],
-    ["an unknown client library", () => ({ url: server().url, client: "jedis" as "ioredis" }), "jedis"],
-    ["a malformed keyPrefix", () => ({ url: server().url, keyPrefix: "ns\uD800:" }), "keyPrefix"]
+  // [what, options, the option named, what the message says]
+  const invalid: ReadonlyArray<readonly [string, () => LayerRedisOptions, string, string]> = [
+    ["a URL that does not parse", () => ({ url: "not a url" }), "url", "url must be a redis:// or rediss:// URL"],
+    ["scanCount 0", () => ({ url: server().url, scanCount: 0 }), "scanCount", "received 0"],
+    ["scanCount 1.5", () => ({ url: server().url, scanCount: 1.5 }), "scanCount", "received 1.5"],
+    ["a negative timeout", () => ({ url: server().url, timeout: -5 }), "timeout", "received -5"],
+    ["a zero connectTimeout", () => ({ url: server().url, connectTimeout: 0 }), "connectTimeout", "received 0"],
+    [
+      "url and cluster together",
+      () => ({ url: server().url, cluster: { rootNodes: [server().url] } }),
+      "cluster",
+      "not both"
+    ],
+    ["an empty cluster", () => ({ cluster: { rootNodes: [] } }), "cluster.rootNodes", "an empty array"],
+    ["an unknown client library", () => ({ url: server().url, client: "jedis" as "ioredis" }), "client", "jedis"],
+    ["a malformed keyPrefix", () => ({ url: server().url, keyPrefix: "ns\uD800:" }), "keyPrefix", "keyPrefix must be"]
   ]
-  for (const [name, options, mentions] of invalid) {
-    it.live(`invalid options fail the layer with a typed Failure: ${name}`, () =>
+  for (const [name, options, option, mentions] of invalid) {
+    it.live(`invalid options fail the layer with KvInputError naming the option: ${name}`, () =>
       Effect.gen(function*() {
         const { error } = yield* failureOf(buildStore(layerRedis(options())))
-        const backendError = connectError(error, "Failure")
-        assert.include(backendError.message, mentions)
+        assert.instanceOf(error, KvInputError)
+        assert.deepInclude(error, { operation: "options", argument: option, reason: "InvalidOption" })
+        assert.match((error as KvInputError).message, /^effect-kv redis: /)
+        assert.include((error as KvInputError).message, mentions)
       }))
   }
 })
@@ -423,6 +432,43 @@ describe("redis: layerRedisConfig", () => {
       assert.strictEqual(yield* Effect.promise(() => raw.get(`${keyPrefix}k7`)), "k7")
     }))
 
+  it.live("a Config of its own, as a record of Configs or one Config, replaces the default variables", () =>
+    Effect.gen(function*() {
+      const keyPrefix = uniqueNamespace()
+      const provider = ConfigProvider.layer(
+        ConfigProvider.fromEnv({ env: { CACHE_URL: server().url, CACHE_PREFIX: keyPrefix, REDIS_URL: "redis://x:1" } })
+      )
+      const record = yield* buildStore(
+        Layer.provide(
+          layerRedisConfig({ url: Config.String("CACHE_URL"), keyPrefix: Config.String("CACHE_PREFIX") }),
+          provider
+        )
+      )
+      yield* record.set("k", "from the record")
+      const raw = yield* rawClient({ url: server().url })
+      assert.strictEqual(yield* Effect.promise(() => raw.get(`${keyPrefix}k`)), "from the record", "CACHE_PREFIX")
+      const whole = yield* buildStore(
+        Layer.provide(
+          layerRedisConfig(Config.map(Config.String("CACHE_URL"), (url) => ({ url, keyPrefix, scanCount: 7 }))),
+          provider
+        )
+      )
+      assert.strictEqual(yield* whole.get("k"), "from the record")
+      // A bad option in a custom Config fails the same way as one given to layerRedis, naming the option.
+      const error = yield* Effect.flip(
+        buildStore(
+          Layer.provide(layerRedisConfig({ url: Config.String("CACHE_URL"), scanCount: Config.succeed(0) }), provider)
+        )
+      )
+      assert.instanceOf(error, KvInputError)
+      assert.deepInclude(error, { operation: "options", argument: "scanCount", reason: "InvalidOption" })
+      // A Config that cannot be read fails with Effect's ConfigError.
+      const missing = yield* Effect.flip(
+        buildStore(Layer.provide(layerRedisConfig({ url: Config.String("NOT_SET") }), provider))
+      )
+      assert.strictEqual((missing as { _tag?: string })._tag, "ConfigError")
+    }))
+
   /** `calls` of one command in `INFO commandstats`. */
   const commandCalls = (port: number, command: string): Effect.Effect<number> =>
     redisCommand(port, "INFO", "commandstats").pipe(
@@ -484,12 +530,13 @@ describe("redis: layerRedisConfig", () => {
       assert.isBelow(ms, 700 + SLACK_MS)
     }))
 
-  it.live("neither REDIS_URL nor REDIS_CLUSTER_NODES fails with a typed error that names them", () =>
+  it.live("neither REDIS_URL nor REDIS_CLUSTER_NODES fails with KvInputError that names them", () =>
     Effect.gen(function*() {
       const { error } = yield* failureOf(buildStore(fromEnv({ REDIS_KEY_PREFIX: "ns:" })))
-      const backendError = connectError(error, "Failure")
-      assert.include(backendError.message, "REDIS_URL")
-      assert.include(backendError.message, "REDIS_CLUSTER_NODES")
+      assert.instanceOf(error, KvInputError)
+      assert.deepInclude(error, { operation: "options", argument: "REDIS_URL", reason: "InvalidOption" })
+      assert.include(error.message, "REDIS_URL")
+      assert.include(error.message, "REDIS_CLUSTER_NODES")
     }))
 
   it.live("an unknown REDIS_CLIENT fails with a ConfigError", () =>

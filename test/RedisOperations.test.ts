@@ -5,7 +5,7 @@
  * Buffers, and option checks.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type BackendReason, KvBackendError } from "effect-kv"
+import { type BackendReason, KvBackendError, KvInputError } from "effect-kv"
 import { layerRedis, layerRedisConfig, makeRedisBaseKvStore, type RedisClient } from "effect-kv/redis"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -288,7 +288,7 @@ describe("redis: replies and options", () => {
       assert.deepStrictEqual(yield* store.list(""), ["k"])
     }))
 
-  it.live("a duration that does not parse (\"2 secs\") is a TypeError naming the option", () =>
+  it.live("a duration that does not parse (\"2 secs\") is a KvInputError naming the option", () =>
     Effect.gen(function*() {
       const owned = yield* Effect.acquireRelease(
         Effect.promise(async () => {
@@ -307,9 +307,10 @@ describe("redis: replies and options", () => {
             return error
           }
         })()
-        assert.instanceOf(error, TypeError, option)
-        assert.include((error as TypeError).message, option)
-        assert.include((error as TypeError).message, "2 secs")
+        assert.instanceOf(error, KvInputError, option)
+        assert.deepInclude(error, { operation: "options", argument: option, reason: "InvalidOption" })
+        assert.include((error as KvInputError).message, `${option} must be a duration`)
+        assert.include((error as KvInputError).message, "received \"2 secs\"")
       }
     }))
 
@@ -322,13 +323,15 @@ describe("redis: replies and options", () => {
       assert.include(error.message, `127.0.0.1:${port}`)
     }))
 
-  it.live("layerRedisConfig with both REDIS_URL and REDIS_CLUSTER_NODES fails, as layerRedis does", () =>
+  it.live("layerRedisConfig with both REDIS_URL and REDIS_CLUSTER_NODES fails with KvInputError", () =>
     Effect.gen(function*() {
       const env = { REDIS_URL: server().url, REDIS_CLUSTER_NODES: rootNodes(cluster()).join(",") }
-      const { error } = yield* failureOf(
+      const error = yield* Effect.flip(
         buildStore(Layer.provide(layerRedisConfig(), ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
       )
-      expectReason(error, "Failure", "REDIS_URL")
-      assert.include(error.message, "REDIS_CLUSTER_NODES")
+      assert.instanceOf(error, KvInputError)
+      assert.deepInclude(error, { operation: "options", argument: "REDIS_CLUSTER_NODES", reason: "InvalidOption" })
+      assert.include(error.message, "REDIS_URL")
+      assert.include(error.message, "not both")
     }))
 })

@@ -100,7 +100,7 @@ describe("sql backend on PostgreSQL", () => {
   )
 
   it.live(
-    "a server that cannot be reached fails the layer with Unavailable; a bad table name with Failure",
+    "a server that cannot be reached fails the layer with Unavailable; a bad table name with KvInputError",
     () =>
       Effect.gen(function*() {
         const closed = yield* Effect.exit(
@@ -108,7 +108,12 @@ describe("sql backend on PostgreSQL", () => {
         )
         assert.deepInclude(failureOf(closed), { _tag: "KvBackendError", reason: "Unavailable" })
         const badName = yield* Effect.exit(Effect.scoped(buildStore(layerPg({ url: server().url, table: "a-b" }))))
-        assert.deepInclude(failureOf(badName), { _tag: "KvBackendError", reason: "Failure" })
+        assert.deepInclude(failureOf(badName) as object, {
+          _tag: "KvInputError",
+          operation: "options",
+          argument: "table",
+          reason: "InvalidOption"
+        })
       }),
     30_000
   )

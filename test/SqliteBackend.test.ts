@@ -1,11 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { BaseKvStore } from "effect-kv"
+import { type BaseKvStore, KvInputError } from "effect-kv"
 import { layerSqlConfig } from "effect-kv/sql"
-import { layerSqlite } from "effect-kv/sqlite"
+import { layerSqlite, type LayerSqliteOptions } from "effect-kv/sqlite"
+import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Fs from "node:fs"
 import { loadDriver, type SqliteDatabase } from "../src/internal/sqliteDriver.ts"
 import { sqliteExecutor } from "../src/internal/sqliteExecutor.ts"
 import { makeStore, settings, type Statement } from "../src/internal/sqlStore.ts"
@@ -139,26 +141,39 @@ describe("sqlite backend", () => {
       assert.strictEqual(pragma(filename, "journal_mode"), "wal")
     }))
 
-  it.live("a table of another shape, a bad table name and a bad option fail the layer with KvBackendError", () =>
+  it.live("a table of another shape or a missing directory fail the layer with KvBackendError", () =>
     Effect.gen(function*() {
       const filename = sqlite.file()
       const db = driver.open(filename)
       db.exec(`CREATE TABLE other (id TEXT PRIMARY KEY, value BLOB NOT NULL, value_type INTEGER NOT NULL)`)
       db.close()
-      for (
-        const options of [
-          { filename, table: "other" },
-          { filename, table: "bad name\"; DROP TABLE other; --" },
-          { filename, synchronous: "off" as never },
-          { filename: "/nonexistent-dir/kv.db" }
-        ]
-      ) {
+      for (const options of [{ filename, table: "other" }, { filename: "/nonexistent-dir/kv.db" }]) {
         const exit = yield* Effect.exit(Effect.scoped(buildStore(layerSqlite(options))))
         assert.isTrue(Exit.isFailure(exit), JSON.stringify(options))
         const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
         assert.strictEqual((error as any)?.error?._tag, "KvBackendError", JSON.stringify(options))
       }
       assert.strictEqual(rowCount(filename, "other"), 0)
+    }))
+
+  it.live("a bad option fails the layer with KvInputError naming it, before the file is opened", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [LayerSqliteOptions, string, string]> = [
+        [{ filename: sqlite.file(), table: "bad name\"; DROP TABLE other; --" }, "table", "an identifier"],
+        [{ filename: sqlite.file(), synchronous: "off" as never }, "synchronous", "received \"off\""],
+        [{ filename: sqlite.file(), busyTimeout: "0 millis" }, "busyTimeout", "a duration from 1 ms"],
+        [{ filename: sqlite.file(), purgeInterval: "2 secs" as never }, "purgeInterval", "received \"2 secs\""],
+        [{ filename: sqlite.file(), keyPrefix: "\uD800" }, "keyPrefix", "without lone surrogates"],
+        [{ filename: "" }, "filename", "a file path"]
+      ]
+      for (const [options, option, mentions] of cases) {
+        const error = yield* Effect.flip(Effect.scoped(buildStore(layerSqlite(options))))
+        assert.instanceOf(error, KvInputError, option)
+        assert.deepInclude(error, { operation: "options", argument: option, reason: "InvalidOption" })
+        assert.match(error.message, new RegExp(`^effect-kv sqlite: ${option} must be`))
+        assert.include(error.message, mentions)
+        assert.isFalse(options.filename !== "" && Fs.existsSync(options.filename), `${option}: no file was created`)
+      }
     }))
 
   it.live("a write behind another connection's write lock fails with Timeout; a closed store with Unavailable", () =>
@@ -235,9 +250,52 @@ describe("sqlite backend", () => {
       )
       const rows = withFile(filename, (db) => db.prepare(`SELECT key FROM configured`).all() as Array<{ key: Buffer }>)
       assert.deepStrictEqual(rows.map((row) => Buffer.from(row.key).swap16().toString("utf16le")), ["app:a"])
-      for (const env of [{}, { DATABASE_URL: "mysql://db/app" }]) {
-        const exit = yield* Effect.exit(Effect.scoped(buildStore(fromEnv(env))))
-        assert.strictEqual((exit as any).cause?.reasons?.[0]?.error?.reason, "Failure", JSON.stringify(env))
+      for (
+        const [env, option] of [[{}, "DATABASE_URL"], [{ DATABASE_URL: "mysql://u:secret@db/app" }, "url"]] as const
+      ) {
+        const error = yield* Effect.flip(Effect.scoped(buildStore(fromEnv(env))))
+        assert.instanceOf(error, KvInputError, JSON.stringify(env))
+        assert.deepInclude(error, { operation: "options", argument: option, reason: "InvalidOption" })
+        assert.notInclude(error.message, "secret")
+      }
+    }))
+
+  it.live("layerSqlConfig takes a Config of its own, as a record of Configs or one Config", () =>
+    Effect.gen(function*() {
+      const filename = sqlite.file()
+      const provider = ConfigProvider.layer(
+        ConfigProvider.fromEnv({ env: { KV_FILE: filename, SQLITE_FILE: "/nonexistent-dir/kv.db" } })
+      )
+      yield* Effect.scoped(
+        Effect.flatMap(
+          buildStore(Layer.provide(
+            layerSqlConfig({ filename: Config.String("KV_FILE"), table: Config.succeed("custom") }),
+            provider
+          )),
+          (store) => store.set("a", "1")
+        )
+      )
+      const value = yield* Effect.scoped(
+        Effect.flatMap(
+          buildStore(Layer.provide(
+            layerSqlConfig(Config.map(Config.String("KV_FILE"), (file) => ({ filename: file, table: "custom" }))),
+            provider
+          )),
+          (store) => store.get("a")
+        )
+      )
+      assert.strictEqual(value, "1", "the same file and table, read through a whole Config")
+      assert.strictEqual(rowCount(filename, "custom"), 1)
+      for (
+        const [config, option] of [
+          [{ filename: Config.String("KV_FILE"), purgeInterval: Config.succeed(0) }, "purgeInterval"],
+          [{ filename: Config.String("KV_FILE"), url: Config.succeed("postgres://db/app") }, "filename"],
+          [{ table: Config.succeed("custom") }, "url"]
+        ] as const
+      ) {
+        const error = yield* Effect.flip(Effect.scoped(buildStore(Layer.provide(layerSqlConfig(config), provider))))
+        assert.instanceOf(error, KvInputError, option)
+        assert.deepInclude(error, { operation: "options", argument: option, reason: "InvalidOption" })
       }
     }))
 

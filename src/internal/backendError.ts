@@ -6,8 +6,6 @@
  */
 import { type BackendReason, KvBackendError, type Operation } from "../BaseKvStore.ts"
 
-export const describeCause = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
-
 export const backendError = (
   operation: Operation | "connect",
   key: string | undefined,

@@ -21,7 +21,8 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { KvStoreError, WatchSink } from "../BaseKvStore.ts"
-import { backendError, describeCause } from "./backendError.ts"
+import { backendError } from "./backendError.ts"
+import { describeCause } from "./options.ts"
 import { decodeKey } from "./sqlStore.ts"
 
 // `PgClient` from @effect/sql-pg, an optional peer: typed by the little used here.

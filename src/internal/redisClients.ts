@@ -10,6 +10,7 @@
  * @internal
  */
 import type { BackendReason } from "../BaseKvStore.ts"
+import { invalidOption, optionError } from "./options.ts"
 
 /** One SCAN call on one server. */
 export type Scan = (
@@ -200,23 +201,24 @@ const readiness = (client: Loose, isReady: () => boolean, event: string): Readin
   }
 }
 
+const CLIENT = "a node-redis client or cluster (redis v5/v6) or an ioredis Redis or Cluster (v5/v6)"
+
 /**
  * Recognises a node-redis client or cluster, or an ioredis Redis or Cluster, of either major version.
- * Throws a `TypeError` that says what was expected for anything else.
+ * Throws a `KvInputError` (option `redis`) that says what was expected for anything else.
  */
 export const adapt = (client: unknown): RedisAdapter => {
   const c = client as Loose
-  if (c === null || typeof c !== "object") {
-    throw new TypeError(
-      `effect-kv redis: expected a node-redis or ioredis client, received ${c === null ? "null" : typeof c}`
-    )
-  }
+  if (c === null || typeof c !== "object") throw invalidOption("redis", "redis", CLIENT, c)
   const clientPrefix = keyPrefixOf(c)
   if (typeof clientPrefix === "string" && clientPrefix.length > 0) {
     // SCAN neither applies nor strips a client-side prefix, so listing would return keys nothing else can read.
-    throw new TypeError(
-      `effect-kv redis: the client has keyPrefix ${JSON.stringify(clientPrefix)}; ` +
-        "create it without one and pass the namespace as effect-kv's keyPrefix option instead"
+    throw optionError(
+      "redis",
+      "redis",
+      `redis must be a client without a keyPrefix of its own, received one with keyPrefix ${
+        JSON.stringify(clientPrefix)
+      }: create it without one and pass the namespace as effect-kv's keyPrefix option instead`
     )
   }
   if (typeof c.status === "string" && typeof c.isCluster === "boolean") {
@@ -224,9 +226,11 @@ export const adapt = (client: unknown): RedisAdapter => {
   }
   if (Array.isArray(c.masters) && typeof c.nodeClient === "function") return nodeRedisCluster(c)
   if (typeof c.scanIterator === "function" && typeof c.isOpen === "boolean") return nodeRedis(c)
-  throw new TypeError(
-    "effect-kv redis: expected a node-redis client or cluster (redis v5/v6) or an ioredis Redis or Cluster (v5/v6); " +
-      "a node-redis client pool is not supported"
+  throw invalidOption(
+    "redis",
+    "redis",
+    `${CLIENT}; a node-redis client pool is not supported`,
+    c
   )
 }
 

@@ -5,20 +5,13 @@
  *
  * @internal
  */
+import type { RedisTlsOptions } from "../RedisKvStore.ts"
+import { invalidOption, optionError, redactUrl } from "./options.ts"
 import { adapt, closeNodeRedis, type RedisAdapter } from "./redisClients.ts"
 import { rememberClient } from "./redisWatch.ts"
 
 // The clients are typed loosely on purpose: the shapes differ across major versions and the libraries are optional.
 type Loose = any
-
-/** TLS settings, the same for both libraries: each gets them in its own shape. */
-export interface TlsOptions {
-  readonly ca?: string | Buffer | ReadonlyArray<string | Buffer> | undefined
-  readonly cert?: string | Buffer | undefined
-  readonly key?: string | Buffer | undefined
-  readonly rejectUnauthorized?: boolean | undefined
-  readonly servername?: string | undefined
-}
 
 /**
  * Where an owned client connects to and how it authenticates. Credentials and TLS come from the options or from the
@@ -33,16 +26,19 @@ export interface Connection {
   readonly username: string | undefined
   readonly password: string | undefined
   /** `undefined`: no TLS. */
-  readonly tls: TlsOptions | undefined
+  readonly tls: RedisTlsOptions | undefined
   /** Passed through to the library's constructor, under effect-kv's own settings. */
   readonly clientOptions: { readonly [option: string]: unknown }
 }
 
+const URL_FORM = "a redis:// or rediss:// URL"
+
 const parseUrl = (url: unknown, name: string): URL => {
-  if (typeof url !== "string") throw new TypeError(`effect-kv redis: ${name} must be a redis:// URL string`)
-  const parsed = new URL(url)
-  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    throw new TypeError(`effect-kv redis: ${name} must start with redis:// or rediss://`)
+  if (typeof url !== "string") throw invalidOption("redis", name, URL_FORM, url)
+  // Node's "Invalid URL" error carries the input, password included: it is not kept as a cause.
+  const parsed = URL.canParse(url) ? new URL(url) : undefined
+  if (parsed === undefined || (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")) {
+    throw invalidOption("redis", name, URL_FORM, redactUrl(url))
   }
   return parsed
 }
@@ -51,38 +47,53 @@ const withProtocol = (url: string, tls: boolean): string => tls ? url.replace(/^
 
 /**
  * Validates where to connect and merges the credentials and TLS given as options with those given in the URL(s).
- * Throws a `TypeError` for anything inconsistent.
+ * Throws a `KvInputError` naming the option for anything inconsistent.
  */
 export const connection = (options: {
   readonly url?: string | undefined
   readonly cluster?: { readonly rootNodes: ReadonlyArray<string> } | undefined
   readonly username?: string | undefined
   readonly password?: string | undefined
-  readonly tls?: TlsOptions | boolean | undefined
+  readonly tls?: RedisTlsOptions | boolean | undefined
   readonly clientOptions?: object | undefined
 }): Connection => {
   if (options.cluster !== undefined && options.url !== undefined) {
-    throw new TypeError("effect-kv redis: give either url or cluster, not both")
+    throw optionError("redis", "cluster", "give either url (a standalone server) or cluster, not both")
   }
   const urls = options.cluster !== undefined ? options.cluster.rootNodes : [options.url ?? "redis://127.0.0.1:6379"]
   if (!Array.isArray(urls) || urls.length === 0) {
-    throw new TypeError("effect-kv redis: cluster.rootNodes must be a non-empty array of redis:// URLs")
+    // Not the value itself: a string here is a URL, perhaps with a password.
+    throw optionError(
+      "redis",
+      "cluster.rootNodes",
+      `cluster.rootNodes must be a non-empty array of ${URL_FORM}s, received ${
+        Array.isArray(urls) ? "an empty array" : typeof urls
+      }`
+    )
   }
   const parsed = urls.map((url, i) => parseUrl(url, options.cluster === undefined ? "url" : `cluster.rootNodes[${i}]`))
   const withCredentials = parsed.find((url) => url.username !== "" || url.password !== "")
   if (withCredentials !== undefined && (options.username !== undefined || options.password !== undefined)) {
-    throw new TypeError("effect-kv redis: give the credentials in the URL or as username/password, not both")
+    throw optionError(
+      "redis",
+      options.username !== undefined ? "username" : "password",
+      "give the credentials in the URL or as username/password, not both"
+    )
   }
   if (
     options.cluster !== undefined &&
     parsed.some((url) => url.pathname !== "" && url.pathname !== "/" && url.pathname !== "/0")
   ) {
-    throw new TypeError("effect-kv redis: a Redis Cluster has only database 0; remove the /db from the root nodes")
+    throw optionError(
+      "redis",
+      "cluster.rootNodes",
+      "a Redis Cluster has only database 0; remove the /db from the root nodes"
+    )
   }
   if (
     options.clientOptions !== undefined && (typeof options.clientOptions !== "object" || options.clientOptions === null)
   ) {
-    throw new TypeError("effect-kv redis: clientOptions must be an object of the client library's options")
+    throw invalidOption("redis", "clientOptions", "an object of the client library's options", options.clientOptions)
   }
   const tls = options.tls === true || (options.tls === undefined && parsed.some((url) => url.protocol === "rediss:"))
     ? {}
@@ -164,7 +175,7 @@ export const connect = async (
 }
 
 /** node-redis takes TLS settings in `socket`, beside `tls: true`. */
-const nodeRedisTls = (tls: TlsOptions | undefined) =>
+const nodeRedisTls = (tls: RedisTlsOptions | undefined) =>
   tls === undefined ? {} : {
     tls: true,
     ...Object.fromEntries(Object.entries(tls).filter(([, value]) => value !== undefined))

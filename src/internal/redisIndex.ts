@@ -27,6 +27,7 @@
 import * as Effect from "effect/Effect"
 import * as Crypto from "node:crypto"
 import { type Expiry, isValidKey, type KvBackendError, type MakeOptions, type Operation } from "../BaseKvStore.ts"
+import { invalidOption } from "./options.ts"
 import type { RedisAdapter } from "./redisClients.ts"
 
 /** The suffixes of the index's keys after the namespace, each after a `0xFF` byte (see the module doc). */
@@ -56,10 +57,12 @@ export const hasHashTag = (keyPrefix: string): boolean => {
 /** Refuses an index that cannot be kept atomically: on a cluster, a namespace spread over many slots. */
 export const checkIndexOptions = (keyPrefix: string, cluster: boolean): void => {
   if (cluster && !hasHashTag(keyPrefix)) {
-    throw new TypeError(
-      `effect-kv redis: orderedIndex on a cluster needs a keyPrefix with a hash tag, such as "{app}:" (received ${
-        JSON.stringify(keyPrefix)
-      }): the index is updated in the same atomic script as the keys, and a script may only touch one hash slot`
+    throw invalidOption(
+      "redis",
+      "keyPrefix",
+      "a namespace with a hash tag, such as \"{app}:\", for orderedIndex on a cluster (the index is updated in the " +
+        "same atomic script as the keys, and a script may only touch one hash slot)",
+      keyPrefix
     )
   }
 }

@@ -6,21 +6,20 @@
  * @internal
  */
 import calculateSlot from "cluster-key-slot"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Crypto from "node:crypto"
 import {
   type BaseKvStore,
   type Expiry,
-  isValidPrefix,
   KvBackendError,
   make,
   type MakeOptions,
-  MAX_KEY_LENGTH,
   type Operation
 } from "../BaseKvStore.ts"
 import type { RedisStoreOptions } from "../RedisKvStore.ts"
-import { backendError, describeCause } from "./backendError.ts"
+import { backendError } from "./backendError.ts"
+import { describeCause, durationMillis, invalidOption, namespace, positiveInteger } from "./options.ts"
 import type { RedisAdapter } from "./redisClients.ts"
 import { makeCoalescer, type Payload, type Queued } from "./redisCoalesce.ts"
 import { indexKeyNames, makeIndex } from "./redisIndex.ts"
@@ -34,18 +33,6 @@ const DEFAULT_SCAN_COUNT = 1000
 /** Escapes the characters SCAN MATCH treats as glob syntax, so the pattern matches the prefix literally. */
 const escapeGlob = (literal: string): string => literal.replace(/[*?[\]\\]/g, "\\$&")
 
-export const millis = (name: string, input: Duration.Input | undefined, fallback: Duration.Input): number => {
-  const duration = Duration.fromInput(input ?? fallback)
-  const ms = duration._tag === "Some" ? Duration.toMillis(duration.value) : NaN
-  if (!(ms > 0 && ms < 2 ** 31)) {
-    throw new TypeError(
-      `effect-kv redis: ${name} must be a positive duration below 24 days (a number of milliseconds, a Duration or ` +
-        `a string such as "2 seconds"), received ${typeof input === "string" ? JSON.stringify(input) : String(input)}`
-    )
-  }
-  return ms
-}
-
 export interface Settings {
   readonly keyPrefix: string
   readonly timeoutMs: number
@@ -54,28 +41,19 @@ export interface Settings {
   readonly orderedIndex: boolean
 }
 
+/** The store's options, checked: throws `KvInputError` naming the first bad one. */
 export const settings = (options: RedisStoreOptions): Settings => {
-  const keyPrefix = options.keyPrefix ?? ""
-  if (!isValidPrefix(keyPrefix)) {
-    throw new TypeError(
-      `effect-kv redis: keyPrefix must be a well-formed string of at most ${MAX_KEY_LENGTH} characters`
-    )
-  }
-  const scanCount = options.scanCount ?? DEFAULT_SCAN_COUNT
-  if (!(Number.isSafeInteger(scanCount) && scanCount > 0)) {
-    throw new TypeError(`effect-kv redis: scanCount must be a positive integer, received ${String(scanCount)}`)
-  }
-  const timeoutMs = millis("timeout", options.timeout, DEFAULT_TIMEOUT)
+  const timeoutMs = durationMillis("redis", "timeout", options.timeout, DEFAULT_TIMEOUT)
   const orderedIndex = options.orderedIndex ?? false
   if (typeof orderedIndex !== "boolean") {
-    throw new TypeError(`effect-kv redis: orderedIndex must be true or false, received ${String(orderedIndex)}`)
+    throw invalidOption("redis", "orderedIndex", "true or false", options.orderedIndex)
   }
   return {
-    keyPrefix,
+    keyPrefix: namespace("redis", "keyPrefix", options.keyPrefix ?? ""),
     timeoutMs,
     // One deadline for the whole listing; by default the same as every other operation's.
-    listTimeoutMs: options.listTimeout === undefined ? timeoutMs : millis("listTimeout", options.listTimeout, 0),
-    scanCount,
+    listTimeoutMs: durationMillis("redis", "listTimeout", options.listTimeout, timeoutMs),
+    scanCount: positiveInteger("redis", "scanCount", options.scanCount ?? DEFAULT_SCAN_COUNT),
     orderedIndex
   }
 }
@@ -515,4 +493,4 @@ const SET_MANY = script(`for i, key in ipairs(KEYS) do
 end
 return #KEYS`)
 
-export { backendError, describeCause }
+export { backendError }

@@ -13,7 +13,7 @@
  *
  * @internal
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -21,14 +21,13 @@ import {
   type BackendReason,
   type BaseKvStore,
   type Expiry,
-  isValidPrefix,
   type KvStoreError,
   make,
   type MakeOptions,
-  MAX_KEY_LENGTH,
   type Operation
 } from "../BaseKvStore.ts"
-import { backendError, describeCause } from "./backendError.ts"
+import { backendError } from "./backendError.ts"
+import { describeCause, durationMillis, invalidOption, namespace } from "./options.ts"
 import type { Telemetry } from "./tracing.ts"
 
 /** The dialects the store has statements for. */
@@ -74,12 +73,6 @@ const PURGE_BATCH = 1000
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
-export const millis = (name: string, input: Duration.Input | undefined, fallback: Duration.Input): number => {
-  const ms = Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
-  if (!(ms >= 1 && ms < 2 ** 31)) throw new TypeError(`effect-kv sql: ${name} must be a duration from 1 ms to 24 days`)
-  return ms
-}
-
 /** The options every SQL store takes. */
 export interface StoreOptions {
   readonly table?: string | undefined
@@ -87,28 +80,45 @@ export interface StoreOptions {
   readonly purgeInterval?: Duration.Input | undefined
 }
 
-/** Throws a `TypeError` for options out of range: callers turn it into the layer's error. */
-export const settings = (options: StoreOptions, timeoutMs: number | undefined): Settings => {
+/** The options every SQL store takes, checked: throws `KvInputError` naming the first bad one. */
+export const settings = (
+  options: StoreOptions,
+  timeoutMs: number | undefined,
+  backend: "sql" | "sqlite" = "sql"
+): Settings => {
   const table = options.table ?? DEFAULT_TABLE
   // The name is spliced into statements, so only plain identifiers are accepted: no quoting rules to get wrong.
   if (typeof table !== "string" || !IDENTIFIER.test(table)) {
-    throw new TypeError(
-      `effect-kv sql: table must be an identifier of letters, digits and _ (at most 63, not starting with a digit), ` +
-        `received ${JSON.stringify(table)}`
+    throw invalidOption(
+      backend,
+      "table",
+      "an identifier of letters, digits and _ (at most 63, not starting with a digit)",
+      options.table
     )
-  }
-  const keyPrefix = options.keyPrefix ?? ""
-  if (!isValidPrefix(keyPrefix)) {
-    throw new TypeError(`effect-kv sql: keyPrefix must be a well-formed string of at most ${MAX_KEY_LENGTH} characters`)
   }
   return {
     table,
-    keyPrefix,
+    keyPrefix: namespace(backend, "keyPrefix", options.keyPrefix ?? ""),
     timeoutMs,
-    purgeIntervalMs: millis("purgeInterval", options.purgeInterval, DEFAULT_PURGE_INTERVAL),
+    purgeIntervalMs: durationMillis(backend, "purgeInterval", options.purgeInterval, DEFAULT_PURGE_INTERVAL),
     purgeBatch: PURGE_BATCH
   }
 }
+
+/**
+ * Creates the table when it is missing. A table that exists is only probed, so a second start changes nothing. Two
+ * processes starting at once may both find it missing; the loser's `CREATE` fails and the probe then decides. A
+ * table of that name but another shape survives `CREATE ... IF NOT EXISTS`: the probe after it refuses it.
+ */
+export const migrate = <E>(
+  probe: Effect.Effect<unknown, E>,
+  create: Effect.Effect<unknown, E>
+): Effect.Effect<void, E> =>
+  Effect.catch(probe, () =>
+    Effect.matchEffect(create, {
+      onFailure: (error) => Effect.catch(Effect.asVoid(probe), () => Effect.fail(error)),
+      onSuccess: () => Effect.asVoid(probe)
+    }))
 
 // --- keys as bytes ---
 
@@ -429,4 +439,4 @@ export const purgeOnce = (executor: Executor, settings: Settings): Effect.Effect
   return round()
 }
 
-export { backendError, describeCause }
+export { backendError }

@@ -15,6 +15,7 @@
 import type BetterSqlite3 from "better-sqlite3"
 import * as SqlError from "effect/sql/SqlError"
 import type * as NodeSqlite from "node:sqlite"
+import { describeCause } from "./options.ts"
 import type { Row } from "./sqlStore.ts"
 
 export type DriverName = "better-sqlite3" | "node:sqlite"
@@ -132,8 +133,6 @@ const nodeSqlite = ({ DatabaseSync }: typeof NodeSqlite): SqliteDriver => ({
     }
   }
 })
-
-const describeCause = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
 
 /** better-sqlite3 when it loads and opens a database here, else node:sqlite; rejects when neither is available. */
 const choose = async (): Promise<SqliteDriver> => {

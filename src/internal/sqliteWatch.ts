@@ -20,7 +20,8 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { KvStoreError, WatchSink } from "../BaseKvStore.ts"
-import { backendError, describeCause } from "./backendError.ts"
+import { backendError } from "./backendError.ts"
+import { describeCause } from "./options.ts"
 import { decodeKey, type Executor } from "./sqlStore.ts"
 
 /** How often a watch reads the log: the bound on its latency, at a few microseconds per read. */

@@ -9,13 +9,13 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
-import { type BaseKvStoreService, BaseKvStoreService as Store, type KvBackendError } from "../../src/BaseKvStore.ts"
+import { type BaseKvStoreService, BaseKvStoreService as Store, type KvStoreError } from "../../src/BaseKvStore.ts"
 import { layerSqlite } from "../../src/SqliteKvStore.ts"
 import { layerPg } from "../../src/SqlKvStore.ts"
 
 const [command, target, table, ...rest] = process.argv.slice(2)
 
-const layer: Layer.Layer<BaseKvStoreService, KvBackendError> = target.startsWith("postgres://")
+const layer: Layer.Layer<BaseKvStoreService, KvStoreError> = target.startsWith("postgres://")
   ? layerPg({ url: target, table })
   : layerSqlite({ filename: target, table })
 
