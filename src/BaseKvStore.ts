@@ -81,7 +81,7 @@ import { deriveWatch } from "./internal/watch.ts"
 /**
  * What a backend tells `make` about itself for its spans and metrics (OpenTelemetry's database attributes).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type { Telemetry } from "./internal/tracing.ts"
@@ -89,7 +89,7 @@ export type { Telemetry } from "./internal/tracing.ts"
 /**
  * Options of every write: how long the key lives.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface WriteOptions {
@@ -105,7 +105,7 @@ export interface WriteOptions {
 /**
  * Options of `listPage`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface ListPageOptions {
@@ -118,7 +118,7 @@ export interface ListPageOptions {
 /**
  * One page of a listing.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface ListPage {
@@ -131,7 +131,7 @@ export interface ListPage {
 /**
  * One change seen by `watch`. Keys are relative to the watched prefix.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type WatchEvent =
@@ -143,7 +143,7 @@ export type WatchEvent =
 /**
  * Options of `watch`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface WatchOptions {
@@ -160,7 +160,7 @@ export interface WatchOptions {
  * The default `bufferSize` of `watch`: enough for a burst of writes (a `setMany` of a thousand keys) to reach a
  * consumer that is briefly busy, few enough that a stuck consumer holds a bounded, small amount of memory.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category limits
  */
 export const DEFAULT_WATCH_BUFFER = 4096
@@ -168,7 +168,7 @@ export const DEFAULT_WATCH_BUFFER = 4096
 /**
  * The largest `bufferSize` of `watch`.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category limits
  */
 export const MAX_WATCH_BUFFER = 1_000_000
@@ -264,7 +264,7 @@ export const MAX_VALUE_LENGTH = 16 * 1024 * 1024
  * The most keys or entries one `getMany`, `setMany` or `deleteMany` takes. One batch is one request to the backend
  * (one `MGET` on Redis); a bound keeps a single request from holding a server, or the process's memory, for long.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category limits
  */
 export const MAX_BATCH_SIZE = 10_000
@@ -272,7 +272,7 @@ export const MAX_BATCH_SIZE = 10_000
 /**
  * The largest `limit` of one `listPage`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category limits
  */
 export const MAX_PAGE_LIMIT = 10_000
@@ -304,7 +304,7 @@ export type Operation =
 /**
  * The argument an input error is about.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category errors
  */
 export type Argument =
@@ -369,7 +369,7 @@ export class KvInputError extends Data.TaggedError("KvInputError")<{
   /**
    * Marks the error as effect-kv's, for `isKvStoreError` and `isKvInputError`.
    *
-   * @since 0.3.0
+   * @since 0.1.0
    */
   readonly [KvStoreErrorTypeId]: typeof KvStoreErrorTypeId = KvStoreErrorTypeId
 }
@@ -406,7 +406,7 @@ export class KvBackendError extends Data.TaggedError("KvBackendError")<{
   /**
    * Marks the error as effect-kv's, for `isKvStoreError` and `isKvBackendError`.
    *
-   * @since 0.3.0
+   * @since 0.1.0
    */
   readonly [KvStoreErrorTypeId]: typeof KvStoreErrorTypeId = KvStoreErrorTypeId
 }
@@ -423,7 +423,7 @@ export type KvStoreError = KvInputError | KvBackendError
  * Whether `u` is an error of effect-kv (`KvInputError` or `KvBackendError`), built by this copy of the package or
  * by another one installed beside it.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category guards
  */
 export const isKvStoreError = (u: unknown): u is KvStoreError => Predicate.hasProperty(u, KvStoreErrorTypeId)
@@ -431,7 +431,7 @@ export const isKvStoreError = (u: unknown): u is KvStoreError => Predicate.hasPr
 /**
  * Whether `u` is a `KvInputError`, from any installed copy of effect-kv.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category guards
  */
 export const isKvInputError = (u: unknown): u is KvInputError => isKvStoreError(u) && u._tag === "KvInputError"
@@ -439,7 +439,7 @@ export const isKvInputError = (u: unknown): u is KvInputError => isKvStoreError(
 /**
  * Whether `u` is a `KvBackendError`, from any installed copy of effect-kv.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category guards
  */
 export const isKvBackendError = (u: unknown): u is KvBackendError => isKvStoreError(u) && u._tag === "KvBackendError"
@@ -507,7 +507,7 @@ export { invalidPrefix } from "./internal/validation.ts"
  * What a backend is told to do with a key's expiry on a write: expire it after this many milliseconds (an integer of
  * at least 1), keep its current expiry (`"keep"`), or make it never expire (`null`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type Expiry = number | "keep" | null
@@ -590,7 +590,7 @@ const SyncId: unique symbol = Symbol.for("effect-kv/BaseKvStore/sync")
  * installed), so the operation costs one fiber step, traced or not. Used by `make` for `get`, `set`, `delete` and
  * `has`; a primitive replaced by a plain function (`{ ...primitives, get }`) runs as the effect it returns.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category constructors
  */
 export const syncPrimitive = <Args extends ReadonlyArray<unknown>, A>(
@@ -608,7 +608,7 @@ const syncOf = <Args extends ReadonlyArray<unknown>, A>(
 /**
  * Where a backend's `subscribe` delivers changes.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category constructors
  */
 export interface WatchSink {
@@ -777,7 +777,7 @@ const OTHER: Telemetry = { system: "other" }
 /**
  * Every primitive of `MakeOptions`, none missing: what a store built by `make` runs on.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export type Primitives = {
@@ -791,7 +791,7 @@ const PrimitivesId: unique symbol = Symbol.for("effect-kv/BaseKvStore/primitives
  * backend gave none. A view over the store (`withPrefix`) builds itself on them, so that its keys are checked once,
  * against the view's own limits; `undefined` for a store built otherwise.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const primitivesOf = (store: BaseKvStore): Primitives | undefined =>
@@ -803,7 +803,7 @@ const TelemetryId: unique symbol = Symbol.for("effect-kv/BaseKvStore/telemetry")
  * The telemetry a store built by `make` was given, so that a view over it (`withPrefix`) traces as its store does;
  * `undefined` for a store built otherwise.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const telemetryOf = (store: BaseKvStore): Telemetry | undefined =>

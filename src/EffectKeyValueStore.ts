@@ -16,7 +16,7 @@
  * Keys effect-kv refuses (empty, longer than `MAX_KEY_LENGTH`, malformed Unicode) fail with `KeyValueStoreError`
  * whose `cause` is the `KvInputError`; backend failures likewise carry the `KvBackendError`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as Base64 from "effect/encoding/Base64"
@@ -84,7 +84,7 @@ const bytesOrFail = (key: string, method: string, stored: string) => {
  * Effect's `KeyValueStore` over `store`: every key of the store is a key of the `KeyValueStore`. For a namespace of
  * its own, pass a view (`withPrefix(store, "app:")`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const toKeyValueStore = (store: BaseKvStore): KeyValueStore.KeyValueStore =>
@@ -132,7 +132,7 @@ export const toKeyValueStore = (store: BaseKvStore): KeyValueStore.KeyValueStore
 /**
  * Effect's `KeyValueStore` service over the `BaseKvStoreService` in context.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerKeyValueStore: Layer.Layer<KeyValueStore.KeyValueStore, never, BaseKvStoreService> = Layer.effect(

@@ -13,7 +13,7 @@
  *   empties that store only, through effect-kv's `clear` (no `KEYS`, Redis Cluster safe).
  * - `getMany` and `setMany` are one batch (`MGET` / one pipeline / one statement) on backends that batch.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import type * as Arr from "effect/Array"
 import * as Duration from "effect/Duration"
@@ -25,7 +25,7 @@ import { type BaseKvStore, BaseKvStoreService, type KvStoreError, MAX_BATCH_SIZE
 /**
  * Options of `makeBackingPersistence` and its layers.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface BackingPersistenceOptions {
@@ -56,7 +56,7 @@ const chunks = <A>(items: ReadonlyArray<A>): Array<ReadonlyArray<A>> => {
 /**
  * Effect's `BackingPersistence` over `store`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const makeBackingPersistence = (
@@ -149,7 +149,7 @@ export const makeBackingPersistence = (
 /**
  * Effect's `BackingPersistence` over the `BaseKvStoreService` in context.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerBackingPersistence = (
@@ -163,7 +163,7 @@ export const layerBackingPersistence = (
 /**
  * Effect's `Persistence` over the `BaseKvStoreService` in context: what `PersistedCache` asks for.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerPersistence = (

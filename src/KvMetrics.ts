@@ -15,7 +15,7 @@
  *
  * Spans need no option: every store traces itself when a tracer is installed.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -29,7 +29,7 @@ import { modifyRetries } from "./internal/metrics.ts"
  * The operation-duration histogram, in seconds: buckets from 100 µs to about 13 s, as a store answers from memory in
  * microseconds and from a loaded server in milliseconds.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category metrics
  */
 export const operationDuration: Metric.Histogram<number> = Metric.histogram("db.client.operation.duration", {
@@ -40,7 +40,7 @@ export const operationDuration: Metric.Histogram<number> = Metric.histogram("db.
 /**
  * Operations by outcome.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category metrics
  */
 export const operations: Metric.Counter<number> = Metric.counter("effect_kv.operations", {
@@ -51,7 +51,7 @@ export const operations: Metric.Counter<number> = Metric.counter("effect_kv.oper
 /**
  * `compareAndSet` calls that found another value than expected.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category metrics
  */
 export const casConflicts: Metric.Counter<number> = Metric.counter("effect_kv.cas.conflicts", {
@@ -62,7 +62,7 @@ export const casConflicts: Metric.Counter<number> = Metric.counter("effect_kv.ca
 /**
  * `modify` calls that gave up after losing the race for their key until their deadline.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category metrics
  */
 export const modifyConflicts: Metric.Counter<number> = Metric.counter("effect_kv.modify.conflicts", {
@@ -73,7 +73,7 @@ export const modifyConflicts: Metric.Counter<number> = Metric.counter("effect_kv
 /**
  * Attempts of the derived `modify` that lost the race for their key (each is followed by another, or by the `Conflict`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category metrics
  */
 export const modifyRetryCount: Metric.Counter<number> = modifyRetries
@@ -81,7 +81,7 @@ export const modifyRetryCount: Metric.Counter<number> = modifyRetries
 /**
  * `store` with every operation measured (see the module's documentation).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category combinators
  */
 export const withMetrics = (store: BaseKvStore): BaseKvStore => {
@@ -159,7 +159,7 @@ export const withMetrics = (store: BaseKvStore): BaseKvStore => {
 /**
  * Measures the `BaseKvStoreService` beneath it: `program.pipe(Effect.provide(layerMetrics), Effect.provide(backend))`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerMetrics: Layer.Layer<BaseKvStoreService, never, BaseKvStoreService> = Layer.effect(
@@ -174,7 +174,7 @@ const HEALTH_KEY = "effect-kv:health-probe"
  * One cheap round trip to the backend (`EXISTS` on Redis, one indexed `SELECT` on SQL), for readiness probes:
  * succeeds when the backend answers, fails with its `KvBackendError` otherwise.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category health
  */
 export const health = (store: BaseKvStore): Effect.Effect<void, KvStoreError> => Effect.asVoid(store.has(HEALTH_KEY))

@@ -6,7 +6,7 @@
  * namespaced store by providing `layerWithPrefix("tenant:1:")` on top of the backend's layer, without changing a
  * line.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -139,7 +139,7 @@ const prefixed = (store: BaseKvStore, namespace: string): BaseKvStore => {
  * yield* tenant.list("upload:") // ["1"]
  * ```
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category combinators
  */
 export const withPrefix: {
@@ -155,7 +155,7 @@ export const withPrefix: {
  * `program.pipe(Effect.provide(layerWithPrefix("tenant:42:")), Effect.provide(memoryKvStore))`. A prefix that is not
  * a valid prefix fails it with `KvInputError` (reason `"InvalidOption"`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerWithPrefix = (prefix: string): Layer.Layer<BaseKvStoreService, KvInputError, BaseKvStoreService> =>
@@ -181,7 +181,7 @@ export const layerWithPrefix = (prefix: string): Layer.Layer<BaseKvStoreService,
  * })) // the session's keys are gone here
  * ```
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category combinators
  */
 export const scoped = (

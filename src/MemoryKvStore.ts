@@ -65,7 +65,7 @@ const NODE_SIZE = 128
 /**
  * Options of the in-memory store.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface MemoryStoreOptions {
@@ -155,7 +155,7 @@ const MEMORY_TELEMETRY: Telemetry = { system: "memory" }
  * because copying a million entries per write (what `Ref.update` over an immutable map would ask for) is not an
  * option, and nothing outside this closure holds them.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const makeMemoryPrimitives = (options: MemoryStoreOptions = {}): MakeOptions => {

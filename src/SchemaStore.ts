@@ -7,12 +7,13 @@
  * operations are the store's own, typed, with the same atomicity: `modify` and `compareAndSet` are as atomic as the
  * store beneath.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
+import * as Predicate from "effect/Predicate"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -27,11 +28,13 @@ import type {
 } from "./BaseKvStore.ts"
 import { isKvInputError, type KvInputError } from "./BaseKvStore.ts"
 
+const KvSchemaErrorTypeId = "~effect-kv/KvSchemaError" as const
+
 /**
  * A record failed its schema: a stored value that does not decode (written by another program or an older schema),
  * or a record that does not encode. Nothing was written.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category errors
  */
 export class KvSchemaError extends Data.TaggedError("KvSchemaError")<{
@@ -41,13 +44,24 @@ export class KvSchemaError extends Data.TaggedError("KvSchemaError")<{
   readonly direction: "decode" | "encode"
   readonly issue: Schema.SchemaError["issue"]
   readonly message: string
-}> {}
+}> {
+  /** Marks the error as effect-kv's, for `isKvSchemaError`, which holds across two installed copies of the package. */
+  readonly [KvSchemaErrorTypeId]: typeof KvSchemaErrorTypeId = KvSchemaErrorTypeId
+}
+
+/**
+ * Whether `u` is a `KvSchemaError`, from this copy of effect-kv or another.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isKvSchemaError = (u: unknown): u is KvSchemaError => Predicate.hasProperty(u, KvSchemaErrorTypeId)
 
 /**
  * A change seen by the typed `watch`: the store's `WatchEvent`s with decoded records, and `Invalid` for a written
  * value that does not fit the schema (the stream goes on).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export type SchemaWatchEvent<A> =
@@ -60,7 +74,7 @@ export type SchemaWatchEvent<A> =
 /**
  * The operations of `BaseKvStore`, with values of type `A`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface SchemaStore<A> {
@@ -125,7 +139,7 @@ class Escape {
  * yield* uploads.modify("upload:1", (u) => u && { ...u, offset: u.offset + 512 })
  * ```
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category combinators
  */
 export const toSchemaStore: {

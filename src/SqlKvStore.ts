@@ -42,7 +42,7 @@
  * at most about 2700 bytes per key, two per UTF-16 code unit: any key the contract allows fits beside a `keyPrefix`
  * of up to about 300 characters. MySQL and SQL Server are not supported: the layer fails at once on them.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
@@ -92,7 +92,7 @@ import { layerSqlite } from "./SqliteKvStore.ts"
 /**
  * Options of the SQL store.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface SqlStoreOptions extends StoreOptions {
@@ -125,7 +125,7 @@ const pgTelemetry = (url: string, table: string): Telemetry => {
  * any statement, and with `KvBackendError` (operation `"connect"`) when the dialect is not PostgreSQL or SQLite or the
  * table cannot be created.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const makeSqlBaseKvStore = (
@@ -203,7 +203,7 @@ const makeWith = (
  * const kv = layerSql({ table: "uploads_kv" }).pipe(Layer.provide(PgClient.layer({ url: Redacted.make(url) })))
  * ```
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerSql = (
@@ -214,7 +214,7 @@ export const layerSql = (
 /**
  * Options of `layerPg`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface LayerPgOptions extends Omit<SqlStoreOptions, "timeout"> {
@@ -249,7 +249,7 @@ const pgUrl = (url: unknown): Redacted.Redacted => {
  * layer with `KvBackendError` reason `"Unavailable"`. A bad option (a `url` that is not `postgres://` or
  * `postgresql://` among them) fails it with `KvInputError` (reason `"InvalidOption"`) before it connects.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService, KvStoreError> =>
@@ -305,7 +305,7 @@ export const layerPg = (options: LayerPgOptions): Layer.Layer<BaseKvStoreService
 /**
  * Options of `layerSqlConfig`: which database, and the store options.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface SqlConfigOptions extends Omit<SqlStoreOptions, "timeout"> {
@@ -368,7 +368,7 @@ const layerFor = ({
  * that is not `postgres://`, or an option out of range, with `KvInputError` (reason `"InvalidOption"`), before
  * anything is opened: fall back to another layer with `Layer.catch` if the program can run without a durable store.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerSqlConfig = (

@@ -27,7 +27,7 @@
  * Requires the optional peer dependency `better-sqlite3` (`npm install better-sqlite3`) on Node 20; on Node 22.13+
  * it runs without it, on `node:sqlite`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -54,7 +54,7 @@ import {
 /**
  * Options of `layerSqlite`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface LayerSqliteOptions extends StoreOptions {
@@ -115,7 +115,7 @@ const open = (options: LayerSqliteOptions, busyTimeoutMs: number) =>
  * when an option is invalid, before the file is opened, and with `KvBackendError` (operation `"connect"`) when the
  * file cannot be opened.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const makeSqliteBaseKvStore = (
@@ -183,7 +183,7 @@ export const makeSqliteBaseKvStore = (
  * program.pipe(Effect.provide(layerSqlite({ filename: "./data/kv.db" })))
  * ```
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerSqlite = (options: LayerSqliteOptions): Layer.Layer<BaseKvStoreService, KvStoreError> =>

@@ -19,27 +19,27 @@ export * from "./BaseKvStore.ts"
 export * from "./MemoryKvStore.ts"
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * from "./KvViews.ts"
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * from "./SchemaStore.ts"
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * from "./EffectKeyValueStore.ts"
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * from "./EffectPersistence.ts"
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * from "./KvMetrics.ts"
 

@@ -85,7 +85,7 @@ export const conformance = <E>(
 }
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  */
 export {
   type Adapters,

@@ -7,13 +7,16 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   isKvBackendError,
   isKvInputError,
+  isKvSchemaError,
   isKvStoreError,
   KvBackendError,
   KvInputError,
+  KvSchemaError,
   make,
   makeMemoryPrimitives
 } from "effect-kv"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 
 const increment = (current: string | null) => String(Number(current ?? "0") + 1)
 
@@ -117,4 +120,24 @@ describe("error guards", () => {
     assert.isFalse(isKvStoreError(new Error("plain")))
     for (const value of [null, undefined, "KvInputError", 42]) assert.isFalse(isKvStoreError(value))
   })
+
+  it.effect("recognise a KvSchemaError of a second copy of the package", () =>
+    Effect.gen(function*() {
+      const secondCopy = "../src/SchemaStore.ts?second-copy"
+      const second: typeof import("../src/SchemaStore.ts") = yield* Effect.promise(() =>
+        import(/* @vite-ignore */ secondCopy)
+      )
+      const { issue } = yield* Effect.flip(Schema.decodeUnknownEffect(Schema.Number)("not a number"))
+      const error = new second.KvSchemaError({
+        operation: "get",
+        key: "k",
+        direction: "decode",
+        issue,
+        message: "get(\"k\"): not a record"
+      })
+      assert.isFalse(error instanceof KvSchemaError, "instanceof fails across copies")
+      assert.isTrue(isKvSchemaError(error))
+      assert.isFalse(isKvStoreError(error), "a schema error is not a store error")
+      assert.isFalse(isKvSchemaError({ _tag: "KvSchemaError" }))
+    }))
 })

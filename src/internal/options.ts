@@ -17,7 +17,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { isValidPrefix, KvInputError, MAX_KEY_LENGTH } from "../BaseKvStore.ts"
+import { isKvInputError, isValidPrefix, KvInputError, MAX_KEY_LENGTH } from "../BaseKvStore.ts"
 
 /** What a thrown or failed value says, for messages. */
 export const describeCause = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
@@ -63,7 +63,7 @@ export const checkOptions = <A>(check: () => A): Effect.Effect<A, KvInputError> 
     try {
       return Effect.succeed(check())
     } catch (error) {
-      if (error instanceof KvInputError) return Effect.fail(error)
+      if (isKvInputError(error)) return Effect.fail(error)
       throw error
     }
   })

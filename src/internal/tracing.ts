@@ -20,7 +20,7 @@ import type { BaseKvStore, KvStoreError, Operation } from "../BaseKvStore.ts"
 /**
  * What a backend tells `make` about itself for its spans (and metrics): OpenTelemetry's database attributes.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface Telemetry {

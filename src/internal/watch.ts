@@ -5,7 +5,7 @@
  * holds them for the consumer in a bounded buffer that turns an overflow into `Resync`, and replays the initial
  * entries after the subscription is live, so nothing is missed between the replay and the live events.
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -42,7 +42,7 @@ const relative = (event: WatchEvent, prefix: string): WatchEvent | undefined => 
 /**
  * `watch(prefix, initial, bufferSize)` for arguments that passed the input rules.
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 export const deriveWatch = (primitives: WatchPrimitives) => {
   const { getMany, listAfter, pageSize, subscribe } = primitives

@@ -13,7 +13,7 @@
  *
  * @since 0.2.0
  */
-import { isKvBackendError, isKvInputError, KvSchemaError } from "effect-kv"
+import { isKvBackendError, isKvInputError, isKvSchemaError } from "effect-kv"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -649,7 +649,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         if (HttpServerError.isHttpServerError(error)) {
           return Effect.succeed(HttpServerResponse.text("the request body could not be read\n", { status: 400 }))
         }
-        const known = error instanceof KvSchemaError || isKvInputError(error) || error instanceof PlatformError
+        const known = isKvSchemaError(error) || isKvInputError(error) || error instanceof PlatformError
         return Effect.as(
           Effect.logError("request failed", known ? error.message : error),
           HttpServerResponse.text("internal error\n", { status: 500 })

@@ -21,7 +21,7 @@ import { makeBackingPersistence } from "../../EffectPersistence.ts"
 /**
  * Options of `effectAdapters`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface EffectAdaptersOptions {
@@ -37,7 +37,7 @@ export interface EffectAdaptersOptions {
 /**
  * The two adapters the suite checks.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface Adapters {
@@ -48,7 +48,7 @@ export interface Adapters {
 /**
  * One check of the suite: runs on a fresh, empty store.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface EffectAdapterCheck {
@@ -381,7 +381,7 @@ const persistenceChecks = (clock: "test" | "live", adapters: Adapters): Readonly
 /**
  * The checks of `effectAdapters`, to run one by one.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category suites
  */
 export const effectAdapterChecks = (options: EffectAdaptersOptions = {}): ReadonlyArray<EffectAdapterCheck> => {
@@ -396,7 +396,7 @@ export const effectAdapterChecks = (options: EffectAdaptersOptions = {}): Readon
  * Runs the suite for Effect's `KeyValueStore` (`toKeyValueStore`) and `Persistence` (`layerPersistence`,
  * `PersistedCache`) on a backend's layer. Each check builds the layer afresh and expects an empty store.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category suites
  */
 export const effectAdapters = <E>(

@@ -5,7 +5,7 @@
  * backend keeps) rather than expecting them at once, and end each sequence with a marker write: events of one writer
  * arrive in its order, so once the marker's event is in, every event before it must be too.
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 import { assert } from "@effect/vitest"
 import * as Cause from "effect/Cause"
