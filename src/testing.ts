@@ -59,7 +59,9 @@ export const checks = (options: ConformanceOptions = {}): ReadonlyArray<Check> =
 ]
 
 /**
- * Registers the conformance suite for a backend: one vitest test per check, each on a fresh build of `layer`.
+ * Registers the conformance suite for a backend: one vitest test per check, each on a fresh build of `layer`. The
+ * checks of one call run one after another; several calls inside `describe.concurrent` run side by side, which pays
+ * when each build of their layers has a namespace of its own (most checks wait on expiry and round trips).
  *
  * ```ts
  * import { conformance } from "effect-kv/testing"
@@ -79,7 +81,11 @@ export const conformance = <E>(
   describe(name, () => {
     for (const check of checks(options)) {
       // Live clock: backends time out on real time. `fresh` so a memoized build is never shared between checks.
-      it.live(check.name, () => check.run.pipe(Effect.provide(Layer.fresh(layer))), check.timeout)
+      // One check after another, even inside `describe.concurrent`: checks may share the store's namespace.
+      it.live(check.name, () => check.run.pipe(Effect.provide(Layer.fresh(layer))), {
+        concurrent: false,
+        ...(check.timeout === undefined ? {} : { timeout: check.timeout })
+      })
     }
   })
 }

@@ -224,7 +224,11 @@ describe("redis: listing a large keyspace", () => {
           const expected = hits.slice().sort()
           for (const client of clients) {
             for (const scanCount of [10, undefined]) {
-              const store = yield* buildStore(layerRedis({ ...target.options(), client, keyPrefix, scanCount }))
+              // 2,000 SCAN round trips with scanCount 10: longer than the default deadline when other files share the
+              // cores. The deadline has tests of its own (RedisOperations).
+              const store = yield* buildStore(
+                layerRedis({ ...target.options(), client, keyPrefix, scanCount, listTimeout: "60 seconds" })
+              )
               assert.deepStrictEqual(yield* store.list("upload:"), expected, `${client}, scanCount ${scanCount}`)
             }
           }
@@ -404,7 +408,8 @@ describe("redis: layerRedisConfig", () => {
         fromEnv({
           REDIS_URL: server().url,
           REDIS_KEY_PREFIX: keyPrefix,
-          REDIS_TIMEOUT: "3 seconds",
+          // Long enough for a listing in pages of 5 over the 20,000 keys another test leaves on this server.
+          REDIS_TIMEOUT: "30 seconds",
           REDIS_SCAN_COUNT: "5"
         })
       )

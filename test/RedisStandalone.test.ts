@@ -1,3 +1,4 @@
+import { describe } from "@effect/vitest"
 import { layerWithPrefix } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
 import { conformance } from "effect-kv/testing"
@@ -6,19 +7,22 @@ import { uniqueNamespace, useRedisServer } from "./support/fixtures.ts"
 
 const server = useRedisServer()
 
-// Each check builds the layer afresh: a new connection and a namespace of its own on the shared server.
-for (const client of ["node-redis", "ioredis"] as const) {
-  conformance(
-    `redis standalone (${client})`,
-    Layer.suspend(() => layerRedis({ url: server().url, client, keyPrefix: uniqueNamespace() }))
-  )
-}
+// The configurations run side by side (each build has a namespace of its own); the checks of each, in turn.
+describe.concurrent("conformance on redis standalone", () => {
+  // Each check builds the layer afresh: a new connection and a namespace of its own on the shared server.
+  for (const client of ["node-redis", "ioredis"] as const) {
+    conformance(
+      `redis standalone (${client})`,
+      Layer.suspend(() => layerRedis({ url: server().url, client, keyPrefix: uniqueNamespace() }))
+    )
+  }
 
-// A view over Redis is a store too: keys under the view's prefix inside the layer's own namespace.
-conformance(
-  "withPrefix view over redis standalone (node-redis)",
-  Layer.provide(
-    layerWithPrefix("view:"),
-    Layer.suspend(() => layerRedis({ url: server().url, keyPrefix: uniqueNamespace() }))
+  // A view over Redis is a store too: keys under the view's prefix inside the layer's own namespace.
+  conformance(
+    "withPrefix view over redis standalone (node-redis)",
+    Layer.provide(
+      layerWithPrefix("view:"),
+      Layer.suspend(() => layerRedis({ url: server().url, keyPrefix: uniqueNamespace() }))
+    )
   )
-)
+})
