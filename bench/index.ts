@@ -119,7 +119,7 @@ const run = async (): Promise<number> => {
     command: quick ? "npm run bench -- --quick" : "npm run bench",
     startedAt: new Date(started).toISOString(),
     wallMs: 0,
-    environment: environment(ROOT),
+    environment: environment(path.join(ROOT, "bench")),
     memory: [],
     bytes: [],
     redisOps: [],
