@@ -2,10 +2,12 @@
  * `npm run bench`: every effect-kv benchmark in one go, and BENCHMARKS.md.
  *
  * The orchestrator runs each heavy variant (one store at one keyspace size, one Redis listing contender, the Redis
- * operations of one client library's contenders) in a fresh child process and reads its result back, repeating the whole set in rounds with the order rotated, so that the noise of
- * this shared machine falls on every contender alike. It then pools the rounds, prints the tables and the targets,
- * and (full run only) writes BENCHMARKS.md: bench/reports/template.md filled with the tables of each suite's report
- * module (bench/reports/). Raw results go to bench/results/ (ignored by git).
+ * operations of one client library's contenders) in a fresh child process and reads its result back, repeating the
+ * whole set in rounds with the order rotated, so that the noise of this shared machine falls on every contender alike.
+ * It then pools the rounds, prints the tables and the targets, and (full run only) writes BENCHMARKS.md:
+ * bench/reports/template.md filled with the tables of each suite's report module (bench/reports/). Raw results go to
+ * bench/results/ (ignored by git). The servers it starts (redis-server, a Redis Cluster, PostgreSQL) are the tests'
+ * own fixtures (test/support), so the bench and the tests run against servers started one way.
  *
  * `npm run bench -- --quick` is the CI smoke run: small keyspaces, one round, short samples, under a minute or so,
  * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
