@@ -1,19 +1,20 @@
 /**
- * `npm run bench`: every effect-kv benchmark in one go, and BENCHMARKS.md with its charts.
+ * `npm run bench`: every effect-kv benchmark in one go, and BENCHMARKS.md.
  *
  * The orchestrator runs each heavy variant (one store at one keyspace size, one Redis listing contender, the Redis
- * operations of one client library's contenders) in a fresh child process and reads its result back, repeating the whole set in rounds with the order rotated, so that the noise of
- * this shared machine falls on every contender alike. It then pools the rounds, prints the tables and the targets,
- * and (full run only) writes BENCHMARKS.md and bench/charts/*.svg. Raw results go to bench/results/ (ignored by git).
+ * operations of one client library's contenders) in a fresh child process and reads its result back, repeating the
+ * whole set in rounds with the order rotated, so that the noise of this shared machine falls on every contender alike.
+ * It then pools the rounds, prints the tables and the targets, and (full run only) writes BENCHMARKS.md:
+ * bench/reports/template.md filled with the tables of each suite's report module (bench/reports/). Raw results go to
+ * bench/results/ (ignored by git). The servers it starts (redis-server, a Redis Cluster, PostgreSQL) are the tests'
+ * own fixtures (test/support), so the bench and the tests run against servers started one way.
  *
  * `npm run bench -- --quick` is the CI smoke run: small keyspaces, one round, short samples, under a minute or so,
  * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
  * claims) makes the process exit non-zero; a missed target does not.
  *
- * `--only watch` runs the change-stream suite (write-to-event latency, events per second and the cost a watcher adds to
- * writes, on memory, Redis and PostgreSQL); it prints its own table and is not yet part of BENCHMARKS.md.
- *
- * `--only memory,bytes,redis,contract,sql,uploads,effect` runs a subset (for working on one suite); it never writes BENCHMARKS.md.
+ * `--only memory,bytes,redis,contract,sql,uploads,effect,watch` runs a subset (for working on one suite); it never
+ * writes BENCHMARKS.md.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -29,15 +30,15 @@ import type { ContractResult } from "./contract.ts"
 import type { MemoryResult } from "./memory.ts"
 import type { BytesResult } from "./memoryBytes.ts"
 import type { RedisListResult, RedisOpsResult } from "./redis.ts"
+import { renderDocument, renderTerminal } from "./reports/document.ts"
+import type { Results } from "./reports/results.ts"
 import type { SqlResult } from "./sql.ts"
-import { writeCharts } from "./support/charts.ts"
 import { ChildError, runChild } from "./support/children.ts"
 import { layout } from "./support/data.ts"
 import { environment } from "./support/machine.ts"
 import { MEMORY_STORES } from "./support/memoryStores.ts"
 import { LIST_CONTENDERS, LISTED, OPS_KEYSPACE, REDIS_OPS_GROUPS } from "./support/redisContenders.ts"
 import { fillKeyspace, indexKeyspace, populate, redisBenchmark, type RedisBenchmarkRow } from "./support/redisData.ts"
-import { renderDocument, renderTerminal, type Results } from "./support/report.ts"
 import { SQL_CONTENDERS } from "./support/sqlContenders.ts"
 import { UPLOAD_CONTENDERS } from "./support/uploadContenders.ts"
 import type { UploadResult } from "./uploads.ts"
@@ -98,52 +99,8 @@ const rotate = <A>(items: ReadonlyArray<A>, by: number): Array<A> => items.map((
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
 
-/** The cost of each way for a Redis watch to learn of writes, as ratios to the plain `SET`: median (min-max). */
-const renderMechanism = (result: MechanismResult): string => {
-  const ratio = (xs: ReadonlyArray<number>, ys: ReadonlyArray<number>) => {
-    const ratios = xs.map((x, i) => x / ys[i]).sort((a, b) => a - b)
-    return `${ratios[Math.floor(ratios.length / 2)].toFixed(2)}× (${ratios[0].toFixed(2)}-${
-      ratios[ratios.length - 1].toFixed(2)
-    })`
-  }
-  const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-  return [
-    "\nwatch on Redis: the server's cost per SET (64 in flight, one subscriber), per round",
-    `${"plain SET, no notifications".padEnd(40)} ${median(result.plain).toFixed(0)} ns`,
-    `${"SET with keyspace notifications".padEnd(40)} ${median(result.notifications).toFixed(0)} ns, ${
-      ratio(result.notifications, result.plain)
-    } of plain`,
-    `${"script: SET + PUBLISH (publish on write)".padEnd(40)} ${median(result.publishing).toFixed(0)} ns, ${
-      ratio(result.publishing, result.plain)
-    } of plain, ${ratio(result.publishing, result.notifications)} of notifications`,
-    ""
-  ].join("\n")
-}
-
 const progress = (message: string): void => {
   process.stderr.write(`${message}\n`)
-}
-
-/** The watch suite's table: latency, throughput, and the write-cost ratio as median (min-max) over rounds. */
-const renderWatch = (rows: ReadonlyArray<WatchResult>): string => {
-  const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-  const lines = [
-    "\nwatch: write-to-event latency, events per second, cost of one watcher on sequential sets",
-    "backend      latency p50   latency p99   events/s    set with watcher / without (median, min-max)"
-  ]
-  for (const row of rows) {
-    const ratios = row.plainNs.map((plain, i) => row.watchedNs[i] / plain)
-    lines.push(
-      `${row.backend.padEnd(12)} ${`${row.latencyP50Us.toFixed(0)} µs`.padStart(11)}   ${
-        `${row.latencyP99Us.toFixed(0)} µs`.padStart(11)
-      }   ${Math.round(row.eventsPerSecond).toLocaleString("en-US").padStart(9)}   ${median(ratios).toFixed(2)}× (${
-        Math.min(...ratios).toFixed(2)
-      }-${Math.max(...ratios).toFixed(2)}), ${median(row.plainNs).toFixed(0)} ns → ${
-        median(row.watchedNs).toFixed(0)
-      } ns per set`
-    )
-  }
-  return `${lines.join("\n")}\n`
 }
 
 const run = async (): Promise<number> => {
@@ -164,7 +121,7 @@ const run = async (): Promise<number> => {
     command: quick ? "npm run bench -- --quick" : "npm run bench",
     startedAt: new Date(started).toISOString(),
     wallMs: 0,
-    environment: environment(ROOT),
+    environment: environment(path.join(ROOT, "bench")),
     memory: [],
     bytes: [],
     redisOps: [],
@@ -174,6 +131,7 @@ const run = async (): Promise<number> => {
     contract: [],
     sql: [],
     uploads: [],
+    watch: [],
     failures: []
   }
 
@@ -424,8 +382,6 @@ const run = async (): Promise<number> => {
     }
   }
 
-  const watchResults: Array<WatchResult> = []
-  let mechanismResult: MechanismResult | undefined
   if (runs("watch")) {
     const scope = Scope.makeUnsafe()
     try {
@@ -443,10 +399,10 @@ const run = async (): Promise<number> => {
           pg.url,
           ...quickFlag
         ])
-        if (result !== undefined) watchResults.push(result)
+        if (result !== undefined) results.watch!.push(result)
       }
       progress("watch, mechanism")
-      mechanismResult = await child<MechanismResult>("watch mechanism", "watch.ts", [
+      results.watchMechanism = await child<MechanismResult>("watch mechanism", "watch.ts", [
         "--backend",
         "mechanism",
         "--redis",
@@ -471,19 +427,16 @@ const run = async (): Promise<number> => {
   fs.writeFileSync(resultsFile, JSON.stringify(results))
 
   process.stdout.write(renderTerminal(results))
-  if (watchResults.length > 0) process.stdout.write(renderWatch(watchResults))
-  if (mechanismResult !== undefined) process.stdout.write(renderMechanism(mechanismResult))
   progress(`\nraw results: ${path.relative(ROOT, resultsFile)}; wall time ${seconds(results.wallMs)}`)
 
   if (results.failures.length > 0) {
     progress(`\n${results.failures.length} benchmark(s) FAILED:\n${results.failures.map((f) => `  - ${f}`).join("\n")}`)
     return 1
   }
-  // Only a complete, successful full run may replace the tracked report and charts.
+  // Only a complete, successful full run may replace the tracked report.
   if (!quick && only === undefined) {
-    const charts = writeCharts(results, path.join(ROOT, "bench", "charts"))
-    fs.writeFileSync(path.join(ROOT, "BENCHMARKS.md"), renderDocument(results, charts))
-    progress(`wrote BENCHMARKS.md and ${charts.map((chart) => chart.file).join(", ")}`)
+    fs.writeFileSync(path.join(ROOT, "BENCHMARKS.md"), renderDocument(results))
+    progress("wrote BENCHMARKS.md")
   }
   return 0
 }

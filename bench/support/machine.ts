@@ -52,15 +52,31 @@ const cpuModel = (): string => {
   }
 }
 
-const versionOf = (root: string, name: string): string => {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")).version
-  } catch {
-    return "not installed"
+/**
+ * The version of `name` as Node resolves it from the directory `from`: the nearest node_modules upwards holds it, so
+ * a package the bench workspace keeps for itself and one hoisted to the root are both found.
+ */
+const versionOf = (from: string, name: string): string => {
+  for (let dir = from;; dir = path.dirname(dir)) {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(dir, "node_modules", name, "package.json"), "utf8")).version
+    } catch {
+      if (path.dirname(dir) === dir) return "not installed"
+    }
   }
 }
 
-export const environment = (root: string): Environment => {
+/** Where `name` is installed as seen from `from` (see `versionOf`), or `from` itself when it is not. */
+const dirOf = (from: string, name: string): string => {
+  for (let dir = from;; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, "node_modules", name)
+    if (fs.existsSync(candidate)) return candidate
+    if (path.dirname(dir) === dir) return from
+  }
+}
+
+/** The machine, and the packages as the bench in `bench` (its workspace folder) resolves them. */
+export const environment = (bench: string): Environment => {
   // `npm run` says which npm started us; otherwise ask npm (its warnings go to stderr and are dropped).
   const agent = process.env.npm_config_user_agent?.match(/npm\/(\S+)/)?.[1]
   return {
@@ -72,20 +88,17 @@ export const environment = (root: string): Environment => {
     npm: agent ?? firstLine(() => execFileSync("npm", ["--version"], { encoding: "utf8", stdio: "pipe" })),
     redisServer: firstLine(() => execFileSync("redis-server", ["--version"], { encoding: "utf8" })),
     packages: [
-      ["effect", versionOf(root, "effect")],
-      ["sorted-btree", versionOf(root, "sorted-btree")],
-      ["redis (node-redis)", versionOf(root, "redis")],
-      ["@redis/client", versionOf(root, "@redis/client")],
-      ["ioredis", versionOf(root, "ioredis")],
-      ["keyv", versionOf(root, "keyv")],
-      ["@keyv/redis", versionOf(root, "@keyv/redis")],
-      [
-        "@redis/client under @keyv/redis",
-        versionOf(path.join(root, "node_modules", "@keyv", "redis"), "@redis/client")
-      ],
-      ["unstorage", versionOf(root, "unstorage")],
-      ["mitata", versionOf(root, "mitata")],
-      ["tsx", versionOf(root, "tsx")]
+      ["effect", versionOf(bench, "effect")],
+      ["sorted-btree", versionOf(bench, "sorted-btree")],
+      ["redis (node-redis)", versionOf(bench, "redis")],
+      ["@redis/client under redis", versionOf(dirOf(bench, "redis"), "@redis/client")],
+      ["ioredis", versionOf(bench, "ioredis")],
+      ["keyv", versionOf(bench, "keyv")],
+      ["@keyv/redis", versionOf(bench, "@keyv/redis")],
+      ["@redis/client under @keyv/redis", versionOf(dirOf(bench, "@keyv/redis"), "@redis/client")],
+      ["unstorage", versionOf(bench, "unstorage")],
+      ["mitata", versionOf(bench, "mitata")],
+      ["tsx", versionOf(bench, "tsx")]
     ]
   }
 }

@@ -178,7 +178,7 @@ export const makeMemoryStore = (name: MemoryStoreName): MemoryStore => {
   }
 }
 
-/** Display names, as the tables and charts use them. */
+/** Display names, as the tables use them. */
 export const memoryStoreLabel: Record<MemoryStoreName, string> = {
   "map": "Map (floor)",
   "effect-kv": "effect-kv memory",

@@ -209,7 +209,7 @@ export const makeRedisContender = async (name: RedisContenderName, url: string):
   }
 }
 
-/** Display names, as the tables and charts use them. */
+/** Display names, as the tables use them. */
 export const redisContenderLabel: Record<RedisContenderName, string> = {
   "effect-kv/node-redis": "effect-kv over node-redis",
   "effect-kv+index/node-redis": "effect-kv over node-redis, ordered index",

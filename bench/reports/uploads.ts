@@ -1,17 +1,13 @@
 /**
- * The upload-server part of the benchmark report: throughput of large uploads and request rate of small chunks,
- * effect-kv's server against @tus/server on the same store kind, with the issue's targets (at least @tus/server's
- * MB/s; at least 1.5× its request rate for 16 KB chunks) and the client's own ceiling for scale.
+ * The upload-server suite's tables (`bench/uploads.ts`): throughput of large uploads and request rate of small
+ * chunks, effect-kv's server against @tus/server on the same store kind and the no-op server (the client's own
+ * ceiling), then the verdicts on the issue's targets: at least @tus/server's MB/s, at least 1.5× its request rate for
+ * 16 KB chunks.
  */
+import { count, table } from "../support/stats.ts"
+import type { UploadContender } from "../support/uploadContenders.ts"
 import type { UploadResult } from "../uploads.ts"
-import { count, table } from "./stats.ts"
-import type { UploadContender } from "./uploadContenders.ts"
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
+import { median, type Section } from "./results.ts"
 
 const figures = (results: ReadonlyArray<UploadResult>, contender: UploadContender) => {
   const mine = results.filter((result) => result.contender === contender)
@@ -38,10 +34,8 @@ const ORDER: ReadonlyArray<UploadContender> = [
   "no-op server (client ceiling)"
 ]
 
-/** The table of figures, then the verdicts against the targets. */
-export const uploadSections = (
-  results: ReadonlyArray<UploadResult>
-): Array<{ readonly title: string; readonly body: string }> => {
+/** The table of figures with the workload it measured, then the verdicts against the targets. */
+export const uploadSections = (results: ReadonlyArray<UploadResult>): Array<Section> => {
   if (results.length === 0) return []
   const { largeBytes, largeChunk, smallBytes, smallChunk } = results[0]
   const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`
@@ -60,6 +54,9 @@ export const uploadSections = (
     ["server", "large MB/s (median)", "range", "16 KB chunks: requests/s (median)", "range"],
     rows
   )
+  const workload = `Large: one ${mb(largeBytes)} file in ${mb(largeChunk)} chunks. Small: one ${
+    mb(smallBytes)
+  } file in ${count(smallChunk / 1024)} KB chunks (${count(smallBytes / smallChunk)} PATCHes).`
   const verdicts = PAIRS.flatMap(([ours, theirs]) => {
     const a = figures(results, ours)
     const b = figures(results, theirs)
@@ -81,20 +78,10 @@ export const uploadSections = (
       ]
     ]
   })
-  const ceiling = figures(results, "no-op server (client ceiling)")
-  const note = ceiling === undefined ?
-    "" :
-    `\n\nThe no-op server stores nothing and answers each PATCH at once: its ${
-      ceiling.small.toFixed(0)
-    } requests/s is what one tus-js-client reaches on this machine at all, so a server's rate here is bounded by it.`
   return [
     {
       title: "Upload server: tus-js-client against effect-kv's server and @tus/server",
-      body: `${overview}\n\nLarge: one ${mb(largeBytes)} file in ${mb(largeChunk)} chunks. Small: one ${
-        mb(smallBytes)
-      } file in ${count(smallChunk / 1024)} KB chunks (${
-        count(smallBytes / smallChunk)
-      } PATCHes). Each figure is one upload, timed from the creation request to the last response; every upload is checked byte for byte on the server's disk.${note}`
+      body: `${overview}\n\n${workload}`
     },
     { title: "Upload server: targets", body: table(["target", "wanted", "measured", "verdict"], verdicts) }
   ]
