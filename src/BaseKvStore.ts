@@ -2,9 +2,9 @@
  * The contract every effect-kv backend keeps.
  *
  * `BaseKvStore` is a string key-value store as an Effect service: programs ask for `BaseKvStoreService`, develop and
- * test against the in-memory backend, and run on Redis in production without changing a line. This module holds the
- * one definition of what the four operations mean, the errors they fail with, and the rules for keys, values and
- * prefixes. Backends build their store with `make`, which enforces the input rules, so a backend only says how it
+ * test against the in-memory backend, and run on Redis, PostgreSQL or SQLite in production without changing a line.
+ * This module holds the one definition of what the operations mean (the four of the original shape, and the atomics,
+ * expiry, batches, paging and watch built on them), the errors they fail with, and the limits of keys and values. Backends build their store with `make`, which enforces the input rules, so a backend only says how it
  * stores things. The conformance suite in `effect-kv/testing` proves a backend keeps this contract.
  *
  * **Semantics**

@@ -56,9 +56,9 @@ const BTree = SortedBTree.default ?? (SortedBTree as unknown as typeof SortedBTr
 const compare = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 
 /**
- * Keys per tree node. At a million random keys an insert or delete costs about 5 µs, nearly all of it cache misses on
- * the key strings the search compares with; nodes of 128 (sorted-btree's default is 32) save 10-20% of that, measured
- * in place beside a million 200-character values.
+ * Keys per tree node. At a million random keys nearly all of an insert's or delete's time is cache misses on the key
+ * strings the search compares with; wider nodes than sorted-btree's default (32) mean fewer of them (BENCHMARKS.md,
+ * memory).
  */
 const NODE_SIZE = 128
 

@@ -15,9 +15,8 @@
  * the addon was not built for: `npm install` compiles it for the installing Node's ABI, so a `node_modules` installed
  * on Node 20 and run on 22 or 24 fails with "Module did not self-register", and rebuilding needs Node's headers
  * (a download). Both run the same statements on the same file format; connection errors name the driver.
- * `@effect/sql-sqlite-node` has only 4.x betas, which import modules effect 4.1 no longer has. Measured through this
- * store (sequential, WAL, Node 20 / 22): better-sqlite3 and `node:sqlite` are within 10% of each other (a `get` about
- * 10 µs), and the same statements through an Effect `SqlClient` cost about 1.8 times as much.
+ * `@effect/sql-sqlite-node` has only 4.x betas, which import modules effect 4.1 no longer has. The two drivers, and
+ * the same statements through an Effect `SqlClient`, are compared in BENCHMARKS.md (Durable stores).
  *
  * **Blocking.** Both drivers are synchronous: each statement runs on the calling thread, which is what makes them
  * fast (no thread hop per statement). A statement that waits for another process's write lock blocks the event loop

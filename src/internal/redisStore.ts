@@ -152,9 +152,8 @@ export const makeStore = (
    *
    * This is the hot path, written for the fewest allocations and the least work per command: with a hundred commands
    * in flight, garbage collection is the largest cost after the client's own work. A timer per command, cleared on
-   * interruption by a finalizer, cost 4–16% more CPU per get at 100 in flight than no cleanup (node-redis 3.68 vs
-   * 3.18 µs, measured in one process, alternating); the shared queue of deadlines above needs no timer and no
-   * finalizer per command, so an interrupted command leaves nothing armed behind it: its entry is dropped at its
+   * interruption by a finalizer, cost measurably more CPU per get at 100 in flight than no cleanup (BENCHMARKS.md,
+   * Redis); the shared queue of deadlines above needs no timer and no finalizer per command, so an interrupted command leaves nothing armed behind it: its entry is dropped at its
    * deadline, when its resume is a no-op. A deadline of another length (the rest of a deadline after waiting for a
    * first connection: a cold path) gets a timer of its own, cleared on interruption.
    *
@@ -237,7 +236,7 @@ export const makeStore = (
   /**
    * A command with the per-command deadline: `payload` is the value of a get/set/delete, or a function that sends
    * any other command (the operations beyond the hot path share the same timer and readiness logic: Effect's own
-   * `timeoutOrElse` there cost 6.5× the raw client's time per compareAndSet at 100 in flight, this 1.x).
+   * `timeoutOrElse` there cost several times the raw client's time per compareAndSet at 100 in flight).
    */
   const command = <A>(operation: Operation, key: string, payload: Payload): Effect.Effect<A, KvBackendError> =>
     Effect.callback<A, KvBackendError>((resume) => {
