@@ -33,6 +33,7 @@ export default defineConfig({
   },
   test: {
     setupFiles: ["./test/polyfills.ts"],
+    globalSetup: ["./test/globalSetup.ts"],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     env: {
@@ -58,8 +59,10 @@ export default defineConfig({
         test: {
           name: "faults",
           include: faultTests,
-          // These kill, pause and fail over servers and measure how long recovery takes: one file at a time.
-          maxWorkers: 1
+          // These kill, pause and fail over servers and time the recovery: after the CPU-heavy files, and two at a
+          // time (they wait on failovers more than they compute).
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 }
         }
       }
     ],

@@ -3,12 +3,10 @@
  */
 import * as Effect from "effect/Effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import * as path from "node:path"
-
-const script = path.join(import.meta.dirname, "sqlChild.ts")
+import { inject } from "vitest"
 
 const start = (args: ReadonlyArray<string>): ChildProcess =>
-  spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+  spawn(process.execPath, [inject("sqlChild"), ...args], { stdio: ["ignore", "pipe", "pipe"] })
 
 const exited = (child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> =>
   new Promise((resolve) => {

@@ -6,7 +6,8 @@ import { randomData, runServer, sha256, spawnServer, tempDir, upload, waitFor } 
 
 describe("npm start", () => {
   it("prints where it listens and which store, serves tus-js-client, and stops on SIGTERM with 0", async () => {
-    const server = await spawnServer({ DATA_DIR: tempDir() })
+    // Through tsx, as `npm start` runs it; the other tests run the same sources bundled (support.ts).
+    const server = await spawnServer({ DATA_DIR: tempDir() }, "tsx")
     try {
       expect(server.output()).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\/files\//)
       expect(server.output()).toContain("in-memory")
@@ -40,6 +41,6 @@ describe("npm start", () => {
       expect(code, JSON.stringify(env)).toBe(1)
       expect(output, JSON.stringify(env)).toMatch(message)
     }
-    // Eight program starts one after another: on a loaded 2-core machine each takes several seconds to load.
+    // Eight program starts one after another, each a second or more on a loaded 2-core machine.
   }, 240_000)
 })

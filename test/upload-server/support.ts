@@ -18,6 +18,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as tus from "tus-js-client"
+import { inject } from "vitest"
 import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
 import * as Config from "../../apps/upload-server/src/Config.ts"
 import * as Hooks from "../../apps/upload-server/src/Hooks.ts"
@@ -82,11 +83,28 @@ export interface ChildServer {
   readonly exited: Promise<number | string>
 }
 
+/**
+ * How a child runs the program: `"tsx"` as `npm start` does, or `"bundle"`, the same sources bundled once for the run
+ * (test/support/programs.ts), which starts on a third of the CPU. Outside vitest (the soak) there is no bundle.
+ */
+export type HowToRun = "tsx" | "bundle"
+
+const serverArgs = (how: HowToRun): Array<string> => {
+  if (how === "bundle") {
+    try {
+      return [inject("uploadServer")]
+    } catch {
+      // Not in a vitest worker.
+    }
+  }
+  return ["--import", "tsx", "apps/upload-server/src/main.ts"]
+}
+
 /** `npm start` in a child process with `env` added; resolves once it prints where it listens. */
 /** Runs `npm start` to its end (killed after 30 s) and gives its exit code and output. */
-export const runServer = (env: Record<string, string>) =>
+export const runServer = (env: Record<string, string>, how: HowToRun = "bundle") =>
   new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "apps/upload-server/src/main.ts"], {
+    const child = spawn(process.execPath, serverArgs(how), {
       cwd: ROOT,
       env: { ...process.env, PORT: "0", DATA_DIR: tempDir(), ...env },
       stdio: ["ignore", "pipe", "pipe"]
@@ -101,9 +119,9 @@ export const runServer = (env: Record<string, string>) =>
     })
   })
 
-export const spawnServer = (env: Record<string, string>): Promise<ChildServer> =>
+export const spawnServer = (env: Record<string, string>, how: HowToRun = "bundle"): Promise<ChildServer> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "apps/upload-server/src/main.ts"], {
+    const child = spawn(process.execPath, serverArgs(how), {
       cwd: ROOT,
       env: { ...process.env, PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"]
