@@ -15,7 +15,7 @@ import * as Metric from "effect/Metric"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Semaphore from "effect/Semaphore"
-import { type Expiry, KvBackendError, type KvInputError, type KvStoreError } from "../BaseKvStore.ts"
+import { type Expiry, KvBackendError, type KvInputError, type KvStoreError, type MakeOptions } from "../BaseKvStore.ts"
 import { modifyRetries } from "./metrics.ts"
 import { quote } from "./validation.ts"
 
@@ -50,14 +50,7 @@ const MAX_RETRY_PAUSE = Duration.millis(50)
 class Lost extends Data.TaggedError("Lost")<{}> {}
 
 /** What the derived `modify` needs of a store's primitives. */
-export interface ModifyPrimitives {
-  readonly get: (key: string) => Effect.Effect<string | null, KvStoreError>
-  readonly compareAndSet: (
-    key: string,
-    expected: string | null,
-    next: string | null,
-    expiry: Expiry
-  ) => Effect.Effect<boolean, KvStoreError>
+export interface ModifyPrimitives extends Pick<MakeOptions, "get" | "compareAndSet"> {
   /** How long to keep retrying when other writers win the race. */
   readonly modifyTimeout: Duration.Duration
 }

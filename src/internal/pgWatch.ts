@@ -23,7 +23,7 @@ import * as Stream from "effect/Stream"
 import type { KvStoreError, WatchSink } from "../BaseKvStore.ts"
 import { backendError } from "./backendError.ts"
 import { describeCause } from "./options.ts"
-import { decodeKey } from "./sqlStore.ts"
+import { decodeKey, type TableWatchOptions } from "./sqlStore.ts"
 
 // `PgClient` from @effect/sql-pg, an optional peer: typed by the little used here.
 interface Listener {
@@ -68,14 +68,8 @@ END $$`,
   ]
 }
 
-export interface PgWatchOptions {
+export interface PgWatchOptions extends TableWatchOptions {
   readonly client: Listener
-  readonly table: string
-  readonly keyPrefix: string
-  /** The store's own `get`, for the value of a set. */
-  readonly read: (key: string) => Effect.Effect<string | null, KvStoreError>
-  /** One round of deleting expired rows. */
-  readonly purge: Effect.Effect<void, unknown>
 }
 
 /** The `subscribe` primitive of a PostgreSQL store. */

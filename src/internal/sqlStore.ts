@@ -31,6 +31,16 @@ import { describeCause, durationMillis, invalidOption, namespace } from "./optio
 import type { Telemetry } from "./tracing.ts"
 
 /** The dialects the store has statements for. */
+/** What a SQL store's watch takes beside its connection: the table, the namespace and two of the store's operations. */
+export interface TableWatchOptions {
+  readonly table: string
+  readonly keyPrefix: string
+  /** The store's own `get`, for the value of a set. */
+  readonly read: (key: string) => Effect.Effect<string | null, KvStoreError>
+  /** One round of deleting expired rows. */
+  readonly purge: Effect.Effect<void, unknown>
+}
+
 export type Dialect = "pg" | "sqlite"
 
 /** One statement: its text with the dialect's placeholders, and its parameters. */

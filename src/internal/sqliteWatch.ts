@@ -22,7 +22,7 @@ import type * as Scope from "effect/Scope"
 import type { KvStoreError, WatchSink } from "../BaseKvStore.ts"
 import { backendError } from "./backendError.ts"
 import { describeCause } from "./options.ts"
-import { decodeKey, type Executor } from "./sqlStore.ts"
+import { decodeKey, type Executor, type TableWatchOptions } from "./sqlStore.ts"
 
 /** How often a watch reads the log: the bound on its latency, at a few microseconds per read. */
 const POLL_INTERVAL = Duration.millis(50)
@@ -67,14 +67,8 @@ export const pruneChanges = (executor: Executor, table: string): Effect.Effect<v
     executor.deleted({ text: `DELETE FROM ${logOf(table)} WHERE at < ${NOW} - ?`, params: [LOG_RETENTION_MS] })
   )
 
-export interface SqliteWatchOptions {
+export interface SqliteWatchOptions extends TableWatchOptions {
   readonly executor: Executor
-  readonly table: string
-  readonly keyPrefix: string
-  /** The store's own `get`, for the value of a set. */
-  readonly read: (key: string) => Effect.Effect<string | null, KvStoreError>
-  /** One round of deleting expired rows. */
-  readonly purge: Effect.Effect<void, unknown>
 }
 
 /** The `subscribe` primitive of a SQLite store. */
