@@ -21,6 +21,7 @@
  *
  * @since 0.2.0
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -112,7 +113,7 @@ export const make = Effect.gen(function*() {
 
   /** One compare-and-set from `current` to `current` with a lease; the leased record, or `null` if it moved. */
   const take = (current: Upload, holder: string) =>
-    uploads.advance(current, { lease: { holder, until: Date.now() + ttl } })
+    Effect.flatMap(Clock.currentTimeMillis, (now) => uploads.advance(current, { lease: { holder, until: now + ttl } }))
 
   const acquire = Effect.fnUntraced(function*(id: string, owner: string, holder: string) {
     const guess = written.get(id)
@@ -123,7 +124,7 @@ export const make = Effect.gen(function*() {
     }
     const current = yield* uploads.get(id)
     if (current === null || current.owner !== owner) return yield* new UploadNotFound({ id })
-    if (isLive(current, Date.now())) return yield* new UploadLocked({ id })
+    if (isLive(current, yield* Clock.currentTimeMillis)) return yield* new UploadLocked({ id })
     const leased = yield* take(current, holder)
     // Lost to a request that took it between the read and the write: that one is writing now.
     if (leased === null) return yield* new UploadLocked({ id })
@@ -152,14 +153,15 @@ export const make = Effect.gen(function*() {
       // A renewal is uninterruptible, so stopping the renewals waits for one in flight: the commit then starts from
       // the record as stored.
       const renew = Effect.sleep(renewEvery).pipe(
-        Effect.andThen(Effect.uninterruptible(Effect.suspend(() =>
-          Effect.ignore(Effect.map(
-            uploads.advance(leased, { lease: { holder, until: Date.now() + ttl } }),
-            (renewed) => {
-              if (renewed !== null) leased = renewed
-            }
-          ))
-        ))),
+        Effect.andThen(Effect.uninterruptible(
+          Effect.ignore(Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.map(
+              uploads.advance(leased, { lease: { holder, until: now + ttl } }),
+              (renewed) => {
+                if (renewed !== null) leased = renewed
+              }
+            )))
+        )),
         Effect.forever
       )
       return Effect.acquireUseRelease(
@@ -183,7 +185,8 @@ export const make = Effect.gen(function*() {
 
   return Locks.of({
     withLease,
-    isLocked: (id) => Effect.map(uploads.get(id), (upload) => upload !== null && isLive(upload, Date.now()))
+    isLocked: (id) =>
+      Effect.zipWith(uploads.get(id), Clock.currentTimeMillis, (upload, now) => upload !== null && isLive(upload, now))
   })
 })
 

@@ -13,6 +13,7 @@
  * @since 0.3.0
  */
 import { BaseKvStoreService, type KvSchemaError, type KvStoreError, toSchemaStore } from "effect-kv"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -85,11 +86,12 @@ export const make = Effect.gen(function*() {
 
   const reserve = (owner: string, id: string, bytes: number, partial: boolean) =>
     Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
       let granted = 0
       const take = (ledger: Ledger | null): Ledger | null => {
         granted = grant(ledger, id, bytes)
         if (granted < bytes && !partial) return ledger
-        return { ...ledger, [id]: { bytes: granted, at: Date.now() } }
+        return { ...ledger, [id]: { bytes: granted, at: now } }
       }
       yield* update(owner, take)
       if (granted >= bytes) return granted
@@ -97,7 +99,7 @@ export const make = Effect.gen(function*() {
       // once more.
       const ledger = yield* ledgers.get(key(owner))
       // Only entries older than an expiry: a younger one may be a creation whose record is not written yet.
-      const stale = Date.now() - Duration.toMillis(expiresAfter)
+      const stale = now - Duration.toMillis(expiresAfter)
       const others = Object.keys(ledger ?? {}).filter((other) => other !== id && ledger![other].at < stale)
       const present = yield* Effect.forEach(others, (other) => uploads.exists(other), { concurrency: 8 })
       const gone = new Set(others.filter((_, i) => !present[i]))
@@ -120,7 +122,10 @@ export const make = Effect.gen(function*() {
     settle: (owner, id, bytes) =>
       limit === null
         ? Effect.void
-        : Effect.asVoid(update(owner, (ledger) => ({ ...ledger, [id]: { bytes, at: Date.now() } }))),
+        : Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now) => Effect.asVoid(update(owner, (ledger) => ({ ...ledger, [id]: { bytes, at: now } })))
+        ),
     release: (owner, id) =>
       limit === null ? Effect.void : Effect.asVoid(update(owner, (ledger) => {
         if (ledger === null || !(id in ledger)) return ledger

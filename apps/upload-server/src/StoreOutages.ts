@@ -26,6 +26,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import { UploadServerConfig } from "./Config.ts"
 
 /**
@@ -42,7 +43,7 @@ export interface Options {
 const retryable = (error: KvStoreError): boolean =>
   error._tag === "KvBackendError" && (error.reason === "Unavailable" || error.reason === "Timeout")
 
-/** First retry soon (a dropped connection often comes back at once), then every quarter second. */
+/** First retry soon (a dropped connection often comes back at once), then at most every quarter second. */
 const FIRST_RETRY_MS = 25
 const MAX_RETRY_MS = 250
 
@@ -69,26 +70,28 @@ export const make = (store: BaseKvStore, options: Options): BaseKvStore => {
       const deadline = outageSince + windowMs
       if (now >= deadline || waiting >= options.maxWaiting) return yield* Effect.fail(first)
       waiting++
+      const left = Effect.map(Clock.currentTimeMillis, (now) => deadline - now)
       let last = first
-      let delay = FIRST_RETRY_MS
-      return yield* Effect.gen(function*() {
-        while (true) {
-          yield* Effect.sleep(Math.max(0, Math.min(delay, deadline - (yield* Clock.currentTimeMillis))))
-          delay = Math.min(delay * 2, MAX_RETRY_MS)
-          const left = deadline - (yield* Clock.currentTimeMillis)
-          if (left <= 0) return yield* Effect.fail(last)
-          // An attempt may not outlast the window: a store that does not answer (paused, overloaded) fails in time.
-          const outcome = yield* Effect.result(
-            Effect.timeoutOrElse(retry, { duration: left, orElse: () => Effect.fail(last) })
-          )
-          if (outcome._tag === "Success") {
-            yield* recovered
-            return outcome.success
-          }
-          if (!retryable(outcome.failure)) return yield* Effect.fail(outcome.failure)
-          last = outcome.failure
-        }
-      }).pipe(Effect.ensuring(Effect.sync(() => waiting--)))
+      // An attempt may not outlast the window: a store that does not answer (paused, overloaded) fails in time.
+      const attempt = Effect.flatMap(left, (left) =>
+        left <= 0 ? Effect.fail(last) : Effect.timeoutOrElse(retry, {
+          duration: left,
+          orElse: () => Effect.fail(last)
+        })).pipe(Effect.tapError((error) => Effect.sync(() => last = error)))
+      // Doubling pauses up to a quarter second, none past the end of the window.
+      const pauses = Schedule.exponential(FIRST_RETRY_MS * 2).pipe(
+        Schedule.modifyDelay(({ duration }) =>
+          Effect.map(left, (left) => Math.max(0, Math.min(Duration.toMillis(duration), MAX_RETRY_MS, left)))
+        )
+      )
+      return yield* Effect.sleep(FIRST_RETRY_MS).pipe(
+        Effect.andThen(Effect.retry(attempt, {
+          schedule: pauses,
+          while: (error) => Effect.map(left, (left) => retryable(error) && left > 0)
+        })),
+        Effect.tap(() => recovered),
+        Effect.ensuring(Effect.sync(() => waiting--))
+      )
     })
 
   const ride = <A>(

@@ -14,6 +14,7 @@
  * @since 0.2.0
  */
 import { isKvBackendError, isKvInputError, isKvSchemaError } from "effect-kv"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -447,7 +448,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           length: total,
           offset: 0,
           metadata,
-          createdAt: Date.now(),
+          createdAt: yield* Clock.currentTimeMillis,
           concat: "final",
           parts: concat.parts,
           concatHeader: headers["upload-concat"]!.trim()
@@ -486,7 +487,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         length: length ?? null,
         offset: 0,
         metadata,
-        createdAt: Date.now(),
+        createdAt: yield* Clock.currentTimeMillis,
         concat: concat?.kind === "partial" ? "partial" : null,
         parts: null,
         concatHeader: null

@@ -10,6 +10,7 @@
  * @since 0.2.0
  */
 import { BaseKvStoreService, type KvSchemaError, type KvStoreError, type SchemaStore, toSchemaStore } from "effect-kv"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -126,10 +127,10 @@ export const make = Effect.gen(function*() {
   const { expiresAfter } = yield* UploadServerConfig
   const records: SchemaStore<Upload> = toSchemaStore(store, Upload)
 
-  /** The record with its expiry renewed from now; a finished upload is kept until it is terminated. */
-  const stamped = (upload: Omit<Upload, "expiresAt">): Upload => {
+  /** The record with its expiry renewed from `now`; a finished upload is kept until it is terminated. */
+  const stamped = (upload: Omit<Upload, "expiresAt">, now: number): Upload => {
     const finished = upload.length !== null && upload.offset === upload.length
-    return { ...upload, expiresAt: finished ? null : Date.now() + Duration.toMillis(expiresAfter) }
+    return { ...upload, expiresAt: finished ? null : now + Duration.toMillis(expiresAfter) }
   }
   const withoutLease = ({ lease: _, ...upload }: Upload): Omit<Upload, "expiresAt"> => upload
   const lifetime = (upload: Upload) => upload.expiresAt === null ? undefined : { ttl: expiresAfter }
@@ -137,22 +138,22 @@ export const make = Effect.gen(function*() {
   return Uploads.of({
     get: (id) => records.get(key(id)),
     create: (upload) =>
-      Effect.suspend(() => {
-        const record = stamped(upload)
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const record = stamped(upload, now)
         return Effect.map(
           records.setIfAbsent(key(record.id), record, lifetime(record)),
           (written) => written ? record : null
         )
       }),
     advance: (current, next) =>
-      Effect.suspend(() => {
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         // A change of lease alone keeps the expiry: the upload has not moved, and watchers see the same upload.
         const leaseOnly = next.offset === undefined && next.length === undefined
         const record = leaseOnly
           ? { ...withoutLease(current), ...next } as Upload
-          : stamped({ ...withoutLease(current), ...next })
+          : stamped({ ...withoutLease(current), ...next }, now)
         const options = leaseOnly && record.expiresAt !== null
-          ? { ttl: Duration.millis(Math.max(1, record.expiresAt - Date.now())) }
+          ? { ttl: Duration.millis(Math.max(1, record.expiresAt - now)) }
           : lifetime(record)
         return Effect.map(
           records.compareAndSet(key(current.id), current, record, options),
