@@ -17,7 +17,7 @@
  * The records are read at most every `RECORDS_EVERY` (a read per record), the files every `cleanupInterval`. A round
  * that fails (store down) is logged and retried at the next interval; the fiber never stops the server.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -39,7 +39,7 @@ const RECORDS_EVERY = Duration.minutes(1)
 /**
  * One round over the files: the number of files removed.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const sweep = Effect.gen(function*() {
@@ -67,7 +67,7 @@ const sameFile = (upload: Upload) => JSON.stringify([upload.owner, upload.length
 /**
  * One round over the records: removes records without a file and abandoned uploads, and gives how many of each.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const sweepRecords = Effect.gen(function*() {
@@ -123,7 +123,7 @@ export const sweepRecords = Effect.gen(function*() {
  * Runs `sweep` every `cleanupInterval`, and `sweepRecords` every `RECORDS_EVERY` (or a quarter of `abandonedAfter`,
  * when that is shorter), for as long as the server runs.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer = Layer.effectDiscard(Effect.gen(function*() {

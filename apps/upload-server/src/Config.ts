@@ -20,7 +20,7 @@
  *
  * Tests build the same service with `layer({...})`, without the environment.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -36,7 +36,7 @@ import * as Path from "node:path"
 /**
  * The settings of one server instance.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface ServerSettings {
@@ -68,7 +68,7 @@ export interface ServerSettings {
 }
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category services
  */
 export class UploadServerConfig extends Context.Service<UploadServerConfig, ServerSettings>()(
@@ -99,7 +99,7 @@ const cleanupIntervalFor = (expiresAfter: Duration.Duration): Duration.Duration 
 /**
  * Settings from explicit values, with the defaults for the rest.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (options: Partial<ServerSettings> = {}): ServerSettings => {
@@ -156,7 +156,7 @@ const storeMaxWaiting = Config.schema(Schema.Int.check(Schema.isGreaterThan(0)),
 /**
  * The settings as read from the environment.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const fromEnv: Config.Config<ServerSettings> = Config.all({
@@ -234,14 +234,14 @@ export const isLoopback = (host: string): boolean =>
   host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host)
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (options: Partial<ServerSettings> = {}): Layer.Layer<UploadServerConfig> =>
   Layer.sync(UploadServerConfig, () => make(options))
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerFromEnv: Layer.Layer<UploadServerConfig, Config.ConfigError> = Layer.effect(

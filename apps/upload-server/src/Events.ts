@@ -19,7 +19,7 @@
  * A `Delete` or `Expire` event carries no record, so it is forwarded only for ids this connection has seen as the
  * caller's (every one of them, since the stream starts with the replay): another owner's uploads never appear.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import { BaseKvStoreService, toSchemaStore } from "effect-kv"
 import * as Context from "effect/Context"
@@ -38,7 +38,7 @@ import { PREFIX, Upload } from "./Uploads.ts"
 /**
  * An upload as the page shows it (the listing's shape).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export const view = (upload: Upload) => {
@@ -59,7 +59,7 @@ const frame = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.s
  * The default interval of the heartbeat comments: below the 30 to 60 s after which proxies commonly drop an idle
  * connection.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export const DEFAULT_HEARTBEAT = Duration.seconds(15)
@@ -68,7 +68,7 @@ export const DEFAULT_HEARTBEAT = Duration.seconds(15)
  * Done when the server stops: open event streams end on it. An event stream never ends by itself, so a server that
  * drained its requests before ending them would wait its whole drain deadline.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category services
  */
 export class Closing extends Context.Service<Closing, Deferred.Deferred<void>>()(
@@ -76,7 +76,7 @@ export class Closing extends Context.Service<Closing, Deferred.Deferred<void>>()
 ) {}
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerClosing: Layer.Layer<Closing> = Layer.effect(Closing, Deferred.make<void>())
@@ -85,7 +85,7 @@ export const layerClosing: Layer.Layer<Closing> = Layer.effect(Closing, Deferred
  * Completes `Closing` when released. Build it after the layer that serves HTTP (`Layer.provideMerge(serve)`), so it
  * is released first: the streams end, then the server drains the other requests.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layerCloseStreamsFirst: Layer.Layer<never, never, Closing> = Layer.effectDiscard(
@@ -95,7 +95,7 @@ export const layerCloseStreamsFirst: Layer.Layer<never, never, Closing> = Layer.
 /**
  * The event stream's route; the streams end when `Closing` is done.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (options: { readonly heartbeat?: Duration.Input | undefined } = {}) =>

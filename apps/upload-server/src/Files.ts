@@ -9,7 +9,7 @@
  * length when it completes (`truncate`), so a finished file holds exactly the bytes the record vouches for. Not
  * truncating on every PATCH saves a file-system round trip per request, which is most of a small PATCH's latency.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -29,7 +29,7 @@ import { UploadServerConfig } from "./Config.ts"
 /**
  * The body holds more bytes than the upload may take from its offset.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category errors
  */
 export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{ readonly limit: number }> {}
@@ -37,7 +37,7 @@ export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{ readonly li
 /**
  * How far a write has come; read by the caller after the write ends, however it ends.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface Progress {
@@ -45,7 +45,7 @@ export interface Progress {
 }
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface UploadFiles {
@@ -78,13 +78,13 @@ export interface UploadFiles {
 }
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category services
  */
 export class Files extends Context.Service<Files, UploadFiles>()("@effect-kv/upload-server/Files") {}
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const make = Effect.gen(function*() {
@@ -202,7 +202,7 @@ export const make = Effect.gen(function*() {
 })
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer: Layer.Layer<

@@ -19,7 +19,7 @@
  * The lock is not waited for: a PATCH that finds it taken answers at once (423), and tus clients retry. Waiting would
  * only queue a second writer behind the first, to fail its offset check afterwards.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -35,7 +35,7 @@ import { type RecordError, type Upload, Uploads } from "./Uploads.ts"
 /**
  * Another request holds the upload.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category errors
  */
 export class UploadLocked extends Data.TaggedError("UploadLocked")<{ readonly id: string }> {}
@@ -43,7 +43,7 @@ export class UploadLocked extends Data.TaggedError("UploadLocked")<{ readonly id
 /**
  * No upload of that owner by that id: it does not exist, expired, or belongs to someone else (which is not revealed).
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category errors
  */
 export class UploadNotFound extends Data.TaggedError("UploadNotFound")<{ readonly id: string }> {}
@@ -51,7 +51,7 @@ export class UploadNotFound extends Data.TaggedError("UploadNotFound")<{ readonl
 /**
  * An upload held under its lease.
  *
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface Held {
@@ -65,7 +65,7 @@ export interface Held {
 }
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface UploadLocks {
@@ -83,7 +83,7 @@ export interface UploadLocks {
 }
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category services
  */
 export class Locks extends Context.Service<Locks, UploadLocks>()("@effect-kv/upload-server/Locks") {}
@@ -92,7 +92,7 @@ export class Locks extends Context.Service<Locks, UploadLocks>()("@effect-kv/upl
 const REMEMBERED = 10_000
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const make = Effect.gen(function*() {
@@ -191,7 +191,7 @@ export const make = Effect.gen(function*() {
 })
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer: Layer.Layer<Locks, never, Uploads | UploadServerConfig> = Layer.effect(Locks, make)

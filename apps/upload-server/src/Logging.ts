@@ -7,14 +7,14 @@
  * server's CPU time at 16 KB chunks (measured with `--cpu-prof` under `bench/uploads.ts`). One write per 50 ms keeps
  * the log live to a human and off the hot path. The batch is flushed when the server stops.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer: Layer.Layer<never> = Logger.layer([

@@ -6,7 +6,7 @@
  * The page follows `GET /api/uploads/events` (`Events.ts`) live. `GET /api/uploads?limit=&cursor=` is the listing it
  * polls instead where the store cannot watch: one `listPage` of the store plus a `getMany`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
@@ -29,7 +29,7 @@ const TUS_CLIENT = createRequire(import.meta.url).resolve("tus-js-client/dist/tu
  * The page's routes, told which store the server runs on and whether it asks for a token. The listing shows the
  * caller's own uploads (`Authorization`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (options: { readonly storeDescription: string; readonly authRequired: boolean }) =>

@@ -10,7 +10,7 @@
  * not written yet), and tries once more: nobody is refused for bytes they no longer hold, and the common case reads
  * no record.
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 import { BaseKvStoreService, type KvSchemaError, type KvStoreError, toSchemaStore } from "effect-kv"
 import * as Clock from "effect/Clock"
@@ -24,7 +24,7 @@ import { UploadServerConfig } from "./Config.ts"
 import { Uploads } from "./Uploads.ts"
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category models
  */
 export interface OwnerQuotas {
@@ -50,7 +50,7 @@ export interface OwnerQuotas {
 }
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category services
  */
 export class Quotas extends Context.Service<Quotas, OwnerQuotas>()("@effect-kv/upload-server/Quotas") {}
@@ -69,7 +69,7 @@ const sum = (ledger: Ledger | null, except?: string) => {
 }
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category constructors
  */
 export const make = Effect.gen(function*() {
@@ -137,7 +137,7 @@ export const make = Effect.gen(function*() {
 })
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer: Layer.Layer<Quotas, never, BaseKvStoreService | UploadServerConfig | Uploads> = Layer.effect(

@@ -5,7 +5,7 @@
  * `main.ts` gives it the settings from the environment and the store `Store.choose` picks; tests give it
  * `Config.layer({...})` and `memoryKvStore` or a Redis layer, and read the bound port from `HttpServer`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -101,7 +101,7 @@ export const layerServices: Layer.Layer<
  * The server `npm start` runs: the protocol at `/files/`, the page at `/` and its live events (`Events.ts`). It listens once the layer is built and
  * stops when its scope closes. `authRequired` tells the page to ask for a token.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (options: {
@@ -125,7 +125,7 @@ export const layer = (options: {
 }
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type Requirements = BaseKvStoreService | UploadServerConfig | Authorization | Hooks

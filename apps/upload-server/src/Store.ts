@@ -6,7 +6,7 @@
  * A backend is one entry of `backends`: the variables that select it, a description for the start-up line and its
  * layer. Another backend joins with one more entry.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { type BaseKvStoreService, memoryKvStore } from "effect-kv"
@@ -22,7 +22,7 @@ import * as Path from "node:path"
 /**
  * A store the server can run on.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface Backend {
@@ -35,7 +35,7 @@ export interface Backend {
 /**
  * The backends in order of precedence. Memory is the fallback when none is selected.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export const backends: ReadonlyArray<Backend> = [
@@ -58,7 +58,7 @@ const layerSqliteFile: Layer.Layer<BaseKvStoreService, unknown> = Layer.unwrap(
 /**
  * The chosen store: its layer and a line saying which it is.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface StoreChoice {
@@ -69,7 +69,7 @@ export interface StoreChoice {
 /**
  * Reads the environment and picks the backend.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const choose: Effect.Effect<StoreChoice, Config.ConfigError> = Effect.gen(function*() {

@@ -18,7 +18,7 @@
  *   lease's random token, a record with a fresh expiry), so that value can only be its own. `modify`, `clear`,
  *   listing streams and watches pass through unchanged: the server does not need them to wait.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import type { BaseKvStore, KvStoreError } from "effect-kv"
 import { BaseKvStoreService } from "effect-kv"
@@ -30,7 +30,7 @@ import * as Schedule from "effect/Schedule"
 import { UploadServerConfig } from "./Config.ts"
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface Options {
@@ -50,7 +50,7 @@ const MAX_RETRY_MS = 250
 /**
  * The store seen through the outage window.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (store: BaseKvStore, options: Options): BaseKvStore => {
@@ -135,7 +135,7 @@ export const make = (store: BaseKvStore, options: Options): BaseKvStore => {
  * The store of the surrounding layer, seen through the window of `UploadServerConfig` (`storeWait`,
  * `storeMaxWaiting`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer: Layer.Layer<BaseKvStoreService, never, BaseKvStoreService | UploadServerConfig> = Layer.effect(

@@ -11,7 +11,7 @@
  * The store being down answers 503 with `Retry-After`, once the outage is older than the server's store window
  * (`StoreOutages.ts`): a shorter one is waited out.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import { isKvBackendError, isKvInputError, isKvSchemaError } from "effect-kv"
 import * as Clock from "effect/Clock"
@@ -208,7 +208,7 @@ const contentDisposition = (filename: string): string => {
 /**
  * The routes of the protocol.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(options: Options = {}) {

@@ -7,7 +7,7 @@
  * can move it. An unfinished upload's record carries a TTL of `UPLOAD_EXPIRES_AFTER`, renewed by every write, so the
  * store itself expires abandoned uploads on every backend; a finished one is kept.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import { BaseKvStoreService, type KvSchemaError, type KvStoreError, type SchemaStore, toSchemaStore } from "effect-kv"
 import * as Clock from "effect/Clock"
@@ -22,7 +22,7 @@ import { UploadServerConfig } from "./Config.ts"
 /**
  * An upload as the store keeps it.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export const Upload = Schema.Struct({
@@ -49,13 +49,13 @@ export const Upload = Schema.Struct({
 })
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type Upload = typeof Upload.Type
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export type RecordError = KvStoreError | KvSchemaError
@@ -63,7 +63,7 @@ export type RecordError = KvStoreError | KvSchemaError
 /**
  * Whether every byte has arrived.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export const isComplete = (upload: Upload): boolean => upload.length !== null && upload.offset === upload.length
@@ -71,7 +71,7 @@ export const isComplete = (upload: Upload): boolean => upload.length !== null &&
 /**
  * The upload records.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface UploadRecords {
@@ -104,7 +104,7 @@ export interface UploadRecords {
 }
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category services
  */
 export class Uploads extends Context.Service<Uploads, UploadRecords>()("@effect-kv/upload-server/Uploads") {}
@@ -112,14 +112,14 @@ export class Uploads extends Context.Service<Uploads, UploadRecords>()("@effect-
 /**
  * The prefix of the records' keys, `upload:<id>`.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export const PREFIX = "upload:"
 const key = (id: string) => PREFIX + id
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const make = Effect.gen(function*() {
@@ -180,7 +180,7 @@ export const make = Effect.gen(function*() {
 })
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
 export const layer: Layer.Layer<Uploads, never, BaseKvStoreService | UploadServerConfig> = Layer.effect(Uploads, make)

@@ -22,7 +22,7 @@ export * as Cleanup from "./Cleanup.ts"
 export * as Config from "./Config.ts"
 
 /**
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * as Events from "./Events.ts"
 
@@ -52,7 +52,7 @@ export * as Limits from "./Limits.ts"
 export * as Lock from "./Lock.ts"
 
 /**
- * @since 0.3.0
+ * @since 0.1.0
  */
 export * as Quota from "./Quota.ts"
 

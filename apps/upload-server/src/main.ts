@@ -6,7 +6,7 @@
  * `UPLOAD_ALLOW_ANONYMOUS=true`. Tracing: OTLP when `OTEL_TRACES_EXPORTER=otlp` and an `OTEL_EXPORTER_OTLP_ENDPOINT` are
  * set (see `Tracing.ts`).
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { layerRateLimiter } from "effect-kv"
