@@ -2,10 +2,10 @@
  * The server's log: every request (Effect's `HttpMiddleware.logger`, which `HttpRouter.serve` installs) and every
  * warning, through Effect's logger, as logfmt lines written to stdout in batches.
  *
- * Why batched logfmt rather than the default pretty console logger: a small PATCH costs the server well under a
- * millisecond, and the pretty logger's `util.inspect` plus one synchronous write per line took about a fifth of the
- * server's CPU time at 16 KB chunks (measured with `--cpu-prof` under `bench/uploads.ts`). One write per 50 ms keeps
- * the log live to a human and off the hot path. The batch is flushed when the server stops.
+ * Why batched logfmt rather than the default pretty console logger: a small PATCH costs the server little, and the
+ * pretty logger's `util.inspect` plus one synchronous write per line showed as a large share of its CPU profile at
+ * small chunks (`--cpu-prof` under `bench/uploads.ts`). One write per 50 ms keeps the log live to a human and off the
+ * hot path. The batch is flushed when the server stops.
  *
  * @since 0.1.0
  */
