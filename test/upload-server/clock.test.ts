@@ -69,8 +69,11 @@ describe("upload server time, driven by a TestClock", () => {
       assert.isTrue(yield* locks.isLocked("b"), "locked 1 ms before the lease lapses")
       yield* TestClock.adjust(Duration.millis(1))
       assert.isFalse(yield* locks.isLocked("b"), "free once it lapses")
-      const offset = yield* locks.withLease("b", "alice", (held) =>
-        Effect.map(held.commit({ offset: 10, length: 100 }), (done) => done?.offset))
+      const offset = yield* locks.withLease(
+        "b",
+        "alice",
+        (held) => Effect.map(held.commit({ offset: 10, length: 100 }), (done) => done?.offset)
+      )
       assert.strictEqual(offset, 10, "another request took the upload over and wrote")
     }).pipe(Effect.provide(services)))
 
