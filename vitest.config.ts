@@ -67,6 +67,8 @@ export default defineConfig({
     globalSetup: ["./test/globalSetup.ts"],
     sequence: { sequencer: LongestFirst },
     testTimeout: 30_000,
+    // `expect.poll` waits for a condition; its default deadline (1 s) is short when files run side by side on 2 cores.
+    expect: { poll: { timeout: 10_000 } },
     hookTimeout: 120_000,
     env: {
       // The model-based property test's depth: 100 random sequences per backend here, the suite's own default
