@@ -15,6 +15,7 @@ const moduleOf = (entity: unknown): string | undefined => {
 const faultTests = [
   "test/RedisFaults.test.ts",
   "test/RedisClusterFaults.test.ts",
+  "test/RedisClusterFailover.test.ts",
   "test/RedisClusterWatch.test.ts",
   "test/upload-server/outage.test.ts",
   "test/upload-server/handles.test.ts",
@@ -35,7 +36,8 @@ const longest = [
   "test/RedisIndexConformance.test.ts",
   "test/RedisKvStore.test.ts",
   "test/readme.test.ts",
-  "test/RedisClusterFaults.test.ts"
+  "test/RedisClusterFailover.test.ts",
+  "test/RedisFaults.test.ts"
 ]
 
 class LongestFirst extends BaseSequencer {
@@ -104,6 +106,6 @@ export default defineConfig({
     // meanwhile are expected there and would make a passing run look like a failing one. Anywhere else they show.
     onConsoleLog: (log, _type, entity) =>
       !(/effect-kv: Redis connection error|NodeRedis client error/.test(log) &&
-        /(Faults|NodeRedisKvStore)\.test\.ts$/.test(moduleOf(entity) ?? ""))
+        /(Faults|Failover|NodeRedisKvStore)\.test\.ts$/.test(moduleOf(entity) ?? ""))
   }
 })
