@@ -11,9 +11,10 @@ const moduleOf = (entity: unknown): string | undefined => {
   return candidate?.moduleId ?? candidate?.module?.moduleId
 }
 
-/** Files that kill, pause or fail over servers on purpose, and time the recovery. */
+/** Files that kill, pause or fail over servers on purpose and time the recovery, or hold commands to tight deadlines. */
 const faultTests = [
   "test/RedisFaults.test.ts",
+  "test/RedisOperations.test.ts",
   "test/RedisClusterFaults.test.ts",
   "test/RedisClusterFailover.test.ts",
   "test/RedisClusterWatch.test.ts",
@@ -37,7 +38,8 @@ const longest = [
   "test/RedisKvStore.test.ts",
   "test/readme.test.ts",
   "test/RedisClusterFailover.test.ts",
-  "test/RedisFaults.test.ts"
+  "test/RedisFaults.test.ts",
+  "test/RedisOperations.test.ts"
 ]
 
 class LongestFirst extends BaseSequencer {
@@ -95,9 +97,8 @@ export default defineConfig({
         test: {
           name: "faults",
           include: faultTests,
-          // These kill, pause and fail over servers and time the recovery: after the CPU-heavy files, and three at a
-          // time (they wait on failovers more than they compute).
-          maxWorkers: 3,
+          // After the CPU-heavy files, four at a time: they wait on failovers and deadlines more than they compute.
+          maxWorkers: 4,
           sequence: { groupOrder: 1 }
         }
       }

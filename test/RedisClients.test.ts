@@ -24,7 +24,15 @@ import {
   createCluster as createCluster5
 } from "redis5"
 import { closeNodeRedis } from "../src/internal/redisClients.ts"
-import { eventually, holds, rootNodes, uniqueNamespace, useRedisCluster, useRedisServer } from "./support/fixtures.ts"
+import {
+  clearedAfterUse,
+  eventually,
+  holds,
+  rootNodes,
+  uniqueNamespace,
+  useRedisCluster,
+  useRedisServer
+} from "./support/fixtures.ts"
 import { redisCommand } from "./support/RedisServer.ts"
 
 const server = useRedisServer()
@@ -109,13 +117,13 @@ describe.concurrent("conformance over a caller's client", () => {
       // The client is the caller's: created and closed by the layer below, as a program would, not by effect-kv.
       conformance(
         `makeRedisBaseKvStore over a caller's ${kind.name} client, ${name}`,
-        Layer.effect(
+        clearedAfterUse(Layer.effect(
           BaseKvStoreService,
           Effect.map(
             Effect.suspend(() => owned(kind.open, target())),
             (client) => makeRedisBaseKvStore({ redis: client.client, keyPrefix: uniqueNamespace() })
           )
-        ),
+        )),
         // On a cluster one writer's events on keys of different masters may swap (see RedisCluster.test.ts).
         name === "cluster" ? { watchOrder: "key" } : {}
       )

@@ -2,7 +2,7 @@ import { describe } from "@effect/vitest"
 import { layerRedis } from "effect-kv/redis"
 import { conformance } from "effect-kv/testing"
 import * as Layer from "effect/Layer"
-import { rootNodes, uniqueNamespace, useRedisCluster } from "./support/fixtures.ts"
+import { clearedAfterUse, rootNodes, uniqueNamespace, useRedisCluster } from "./support/fixtures.ts"
 
 const cluster = useRedisCluster()
 
@@ -11,8 +11,10 @@ describe.concurrent("conformance on a redis cluster", () => {
   for (const client of ["node-redis", "ioredis"] as const) {
     conformance(
       `redis cluster, 3 masters (${client})`,
-      Layer.suspend(() =>
-        layerRedis({ cluster: { rootNodes: rootNodes(cluster()) }, client, keyPrefix: uniqueNamespace() })
+      clearedAfterUse(
+        Layer.suspend(() =>
+          layerRedis({ cluster: { rootNodes: rootNodes(cluster()) }, client, keyPrefix: uniqueNamespace() })
+        )
       ),
       // Keys on all three masters: each master's notifications come on a connection of their own, so one writer's
       // order holds per key (per master) but not across masters (a setMany split by slot is three concurrent writes).
@@ -21,8 +23,10 @@ describe.concurrent("conformance on a redis cluster", () => {
     )
     conformance(
       `redis cluster, a namespace in one hash slot (${client})`,
-      Layer.suspend(() =>
-        layerRedis({ cluster: { rootNodes: rootNodes(cluster()) }, client, keyPrefix: `{${uniqueNamespace()}}` })
+      clearedAfterUse(
+        Layer.suspend(() =>
+          layerRedis({ cluster: { rootNodes: rootNodes(cluster()) }, client, keyPrefix: `{${uniqueNamespace()}}` })
+        )
       )
     )
   }

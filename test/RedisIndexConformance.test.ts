@@ -6,7 +6,7 @@ import { describe } from "@effect/vitest"
 import { layerRedis } from "effect-kv/redis"
 import { conformance } from "effect-kv/testing"
 import * as Layer from "effect/Layer"
-import { rootNodes, uniqueNamespace, useRedisCluster, useRedisServer } from "./support/fixtures.ts"
+import { clearedAfterUse, rootNodes, uniqueNamespace, useRedisCluster, useRedisServer } from "./support/fixtures.ts"
 
 const server = useRedisServer()
 const cluster = useRedisCluster()
@@ -16,18 +16,20 @@ describe.concurrent("conformance with the ordered index", () => {
   for (const client of ["node-redis", "ioredis"] as const) {
     conformance(
       `redis standalone with the ordered index (${client})`,
-      Layer.suspend(() => layerRedis({ url: server().url, client, keyPrefix: uniqueNamespace(), orderedIndex: true }))
+      clearedAfterUse(
+        Layer.suspend(() => layerRedis({ url: server().url, client, keyPrefix: uniqueNamespace(), orderedIndex: true }))
+      )
     )
     conformance(
       `redis cluster with the ordered index, 3 masters (${client})`,
-      Layer.suspend(() =>
+      clearedAfterUse(Layer.suspend(() =>
         layerRedis({
           cluster: { rootNodes: rootNodes(cluster()) },
           client,
           keyPrefix: `{${uniqueNamespace()}}`,
           orderedIndex: true
         })
-      )
+      ))
     )
   }
 })

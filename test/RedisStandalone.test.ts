@@ -3,7 +3,7 @@ import { layerWithPrefix } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
 import { conformance } from "effect-kv/testing"
 import * as Layer from "effect/Layer"
-import { uniqueNamespace, useRedisServer } from "./support/fixtures.ts"
+import { clearedAfterUse, uniqueNamespace, useRedisServer } from "./support/fixtures.ts"
 
 const server = useRedisServer()
 
@@ -13,7 +13,7 @@ describe.concurrent("conformance on redis standalone", () => {
   for (const client of ["node-redis", "ioredis"] as const) {
     conformance(
       `redis standalone (${client})`,
-      Layer.suspend(() => layerRedis({ url: server().url, client, keyPrefix: uniqueNamespace() }))
+      clearedAfterUse(Layer.suspend(() => layerRedis({ url: server().url, client, keyPrefix: uniqueNamespace() })))
     )
   }
 
@@ -22,7 +22,7 @@ describe.concurrent("conformance on redis standalone", () => {
     "withPrefix view over redis standalone (node-redis)",
     Layer.provide(
       layerWithPrefix("view:"),
-      Layer.suspend(() => layerRedis({ url: server().url, keyPrefix: uniqueNamespace() }))
+      clearedAfterUse(Layer.suspend(() => layerRedis({ url: server().url, keyPrefix: uniqueNamespace() })))
     )
   )
 })

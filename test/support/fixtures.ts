@@ -61,6 +61,22 @@ let namespaces = 0
 /** A namespace no other test of this process uses, so layers over one server never see each other's keys. */
 export const uniqueNamespace = (): string => `t${process.pid}-${namespaces++}:`
 
+/**
+ * `layer`, with its namespace cleared when the layer is released: a conformance configuration builds one per check
+ * on a shared server, and a Redis listing without the ordered index scans the whole keyspace, so keys left behind by
+ * earlier checks would slow every later listing of the file.
+ */
+export const clearedAfterUse = <E>(layer: Layer.Layer<BaseKvStoreService, E>): Layer.Layer<BaseKvStoreService, E> =>
+  Layer.provideMerge(
+    Layer.effectDiscard(
+      Effect.flatMap(
+        Effect.service(BaseKvStoreService),
+        (store) => Effect.addFinalizer(() => Effect.ignore(store.clear("")))
+      )
+    ),
+    layer
+  )
+
 /** Builds a store layer in the current scope and hands back the store, to use it after the scope's other work. */
 export const buildStore = <E>(layer: Layer.Layer<BaseKvStoreService, E>): Effect.Effect<BaseKvStore, E, Scope.Scope> =>
   Effect.map(Layer.build(layer), (context) => Context.get(context, BaseKvStoreService))
