@@ -386,6 +386,18 @@ describe.skipIf(!canKillServers)("redis coalescing: a cluster failover under bat
             (kv): readonly [string, BaseKvStore] => [client, kv]
           ))
         for (const [, kv] of stores) yield* together(names.map((key) => kv.set(key, `0 ${key}`)))
+        // Redis replicates asynchronously: a write not yet on the replica is lost with its master, and a read after
+        // the failover would rightly find nothing. Every key must exist throughout, so the replicas catch up first.
+        yield* Effect.forEach(cluster.servers, (server) =>
+          eventually(
+            `the replica of ${server.port} caught up`,
+            10_000,
+            holds(Effect.map(redisCommand(server.port, "INFO", "replication"), (info) => {
+              if (!(info ?? "").includes("role:master")) return true
+              const offset = /master_repl_offset:(\d+)/.exec(info ?? "")?.[1]
+              return offset !== undefined && new RegExp(`slave0:[^\r\n]*offset=${offset}\\b`).test(info ?? "")
+            }))
+          ))
 
         let failures = 0
         let round = 0
