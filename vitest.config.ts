@@ -87,8 +87,8 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           exclude: faultTests,
           // Most files wait on servers (startup, ttl expiry, round trips) more than they compute, so more files than
-          // cores run at once; a worker keeps the modules it loaded for its next file (no test file changes globals).
-          maxWorkers: 4,
+          // cores run at once (three: four took more CPU for the same time); a worker keeps the modules it loaded for its next file (no test file changes globals).
+          maxWorkers: 3,
           isolate: false
         }
       },

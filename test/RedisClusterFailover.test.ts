@@ -14,7 +14,8 @@ import { redisCommand, startRedisCluster } from "./support/RedisServer.ts"
 
 const clients = ["node-redis", "ioredis"] as const
 
-describe.skipIf(!canKillServers)("redis cluster: nodes lost", () => {
+// The two tests side by side: each has a cluster of its own and spends its time waiting for the cluster to react.
+describe.skipIf(!canKillServers).concurrent("redis cluster: nodes lost", () => {
   it.live(
     "3 masters + 3 replicas: a killed master's replica takes over and the same layers work again, keys intact",
     () =>

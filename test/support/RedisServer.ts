@@ -39,7 +39,8 @@ export class RedisServerError extends Data.TaggedError("RedisServerError")<{
 }> {}
 
 const HOST = "127.0.0.1"
-const START_TIMEOUT_MS = 10_000
+/** Long enough for a server (a TLS one too) started while other test files keep both cores busy. */
+const START_TIMEOUT_MS = 30_000
 const CLUSTER_TIMEOUT_MS = 30_000
 const BIND_ATTEMPTS = 5
 const CLUSTER_BUS_OFFSET = 10_000
