@@ -14,10 +14,10 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
-import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
 import { rootNodes, uniqueNamespace, useRedisCluster } from "../support/fixtures.ts"
 import { redisCommand, type RedisServer, startRedisServer } from "../support/RedisServer.ts"
 import {
+  as,
   type ChildServer,
   randomData,
   type RunningServer,
@@ -26,6 +26,7 @@ import {
   tempDir,
   TUS,
   upload,
+  userBearer,
   waitFor
 } from "./support.ts"
 
@@ -202,16 +203,11 @@ describe("the event stream with owners", () => {
   let server: RunningServer
   beforeAll(async () => {
     server = await startServer({
-      authorization: Authorization.layerBearer((token) =>
-        token.startsWith("user:") && token.length > 5
-          ? Effect.succeed(token.slice(5))
-          : Effect.fail(new Authorization.Unauthorized({ status: 401, reason: "expected Bearer user:<name>" }))
-      ),
+      authorization: userBearer,
       settings: { expiresAfter: Duration.millis(1500) }
     })
   })
   afterAll(() => server.close())
-  const as = (name: string) => ({ Authorization: `Bearer user:${name}` })
 
   it("refuses a caller without a token, like the listing", async () => {
     const events = await openEvents(server.url)

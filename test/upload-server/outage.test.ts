@@ -3,30 +3,20 @@
  * again while tus-js-client uploads run on two instances, and every upload must finish byte for byte without ever
  * starting again from zero (one creation each) and without a 5xx on the way: requests wait the outage out.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { layerRedis } from "effect-kv/redis"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import { canKillServers, uniqueNamespace } from "../support/fixtures.ts"
-import { type RedisServer, startRedisServer } from "../support/RedisServer.ts"
-import { download, randomData, sha256, startServer, tempDir, TUS, upload, waitFor } from "./support.ts"
+import { download, randomData, sha256, startServer, tempDir, TUS, upload, useDurableRedis, waitFor } from "./support.ts"
 
-let redis: RedisServer
-const redisScope = Scope.makeUnsafe()
-beforeAll(async () => {
-  redis = await Effect.runPromise(
-    Scope.provide(startRedisServer({ args: ["--appendonly", "yes", "--appendfsync", "always"] }), redisScope)
-  )
-})
-afterAll(() => Effect.runPromise(Scope.close(redisScope, Exit.void)))
+const redis = useDurableRedis()
 
 describe.skipIf(!canKillServers)("a Redis restart mid-upload", () => {
   it("costs no progress: every upload finishes without starting over and without a 5xx", async () => {
     const keyPrefix = uniqueNamespace()
     const dataDir = tempDir()
-    const store = () => layerRedis({ url: redis.url, keyPrefix })
+    const store = () => layerRedis({ url: redis().url, keyPrefix })
     // The default store window (`UPLOAD_STORE_WAIT`): what `npm start` runs with.
     const servers = [
       await startServer({ store: store(), settings: { dataDir } }),
@@ -50,7 +40,7 @@ describe.skipIf(!canKillServers)("a Redis restart mid-upload", () => {
           },
           onChunkComplete: () => {
             // Once every upload is under way: kill Redis and start it again while PATCHes are in flight.
-            if (++chunks === datas.length * 2) restarted = Effect.runPromise(redis.restart)
+            if (++chunks === datas.length * 2) restarted = Effect.runPromise(redis().restart)
           }
         })
       ))
@@ -70,12 +60,12 @@ describe.skipIf(!canKillServers)("a Redis restart mid-upload", () => {
     "lets at most UPLOAD_STORE_MAX_WAITING calls wait: the rest are 503 at once, the waiting one goes on",
     async () => {
       const server = await startServer({
-        store: layerRedis({ url: redis.url, keyPrefix: uniqueNamespace() }),
+        store: layerRedis({ url: redis().url, keyPrefix: uniqueNamespace() }),
         // A window far longer than the test needs: the waiting creation can only end by Redis coming back.
         settings: { storeWait: Duration.minutes(1), storeMaxWaiting: 1 }
       })
       try {
-        await Effect.runPromise(redis.kill)
+        await Effect.runPromise(redis().kill)
         const statuses: Array<number> = []
         const retryAfter: Array<string | null> = []
         const creations = Array.from(
@@ -90,7 +80,7 @@ describe.skipIf(!canKillServers)("a Redis restart mid-upload", () => {
         await waitFor("two creations answered while Redis is down", () => statuses.length === 2)
         expect(statuses).toEqual([503, 503])
         expect(retryAfter).toEqual(["1", "1"])
-        await Effect.runPromise(redis.restart)
+        await Effect.runPromise(redis().restart)
         await Promise.all(creations)
         expect(statuses).toEqual([503, 503, 201])
       } finally {

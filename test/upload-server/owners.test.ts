@@ -4,23 +4,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
 import * as Hooks from "../../apps/upload-server/src/Hooks.ts"
 import type { Upload } from "../../apps/upload-server/src/Uploads.ts"
-import { randomData, type RunningServer, sha256, startServer, TUS, upload, waitFor } from "./support.ts"
+import { as, randomData, type RunningServer, sha256, startServer, TUS, upload, userBearer, waitFor } from "./support.ts"
 
-const as = (name: string) => ({ Authorization: `Bearer user:${name}` })
 const b64 = (text: string) => Buffer.from(text).toString("base64")
 
 const finished: Array<Upload> = []
 let server: RunningServer
 beforeAll(async () => {
   server = await startServer({
-    authorization: Authorization.layerBearer((token) =>
-      token.startsWith("user:") && token.length > 5
-        ? Effect.succeed(token.slice(5))
-        : Effect.fail(new Authorization.Unauthorized({ status: 401, reason: "expected Bearer user:<name>" }))
-    ),
+    authorization: userBearer,
     hooks: Hooks.layer({
       onCreate: (upload) => {
         const name = upload.metadata.get("filename") ?? ""

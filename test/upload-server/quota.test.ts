@@ -6,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
-import { randomData, type RunningServer, startServer, TUS, upload, waitFor } from "./support.ts"
+import { as, randomData, type RunningServer, startServer, TUS, upload, waitFor } from "./support.ts"
 
 const QUOTA = 1000
-const as = (name: string) => ({ Authorization: `Bearer user:${name}` })
 
 let server: RunningServer
 beforeAll(async () => {

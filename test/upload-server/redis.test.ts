@@ -7,9 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { layerRedis } from "effect-kv/redis"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
@@ -20,7 +18,6 @@ import * as Config from "../../apps/upload-server/src/Config.ts"
 import * as Quota from "../../apps/upload-server/src/Quota.ts"
 import * as Uploads from "../../apps/upload-server/src/Uploads.ts"
 import { canKillServers, uniqueNamespace } from "../support/fixtures.ts"
-import { type RedisServer, startRedisServer } from "../support/RedisServer.ts"
 import {
   download,
   memoryUrlStorage,
@@ -32,24 +29,17 @@ import {
   tempDir,
   TUS,
   upload,
+  useDurableRedis,
   waitFor
 } from "./support.ts"
 
-// Records survive a kill (append-only file, fsync on every write), so an upload can go on after Redis comes back.
-let redis: RedisServer
-const redisScope = Scope.makeUnsafe()
-beforeAll(async () => {
-  redis = await Effect.runPromise(
-    Scope.provide(startRedisServer({ args: ["--appendonly", "yes", "--appendfsync", "always"] }), redisScope)
-  )
-})
-afterAll(() => Effect.runPromise(Scope.close(redisScope, Exit.void)))
+const redis = useDurableRedis()
 
 /** Two instances on one Redis namespace and one DATA_DIR, as two processes behind a load balancer would be. */
 const startPair = async (settings: Partial<Config.ServerSettings> = {}) => {
   const keyPrefix = uniqueNamespace()
   const dataDir = tempDir()
-  const store = () => layerRedis({ url: redis.url, keyPrefix })
+  const store = () => layerRedis({ url: redis().url, keyPrefix })
   const a = await startServer({ store: store(), settings: { ...settings, dataDir } })
   const b = await startServer({ store: store(), settings: { ...settings, dataDir } })
   return { a, b, dataDir, close: () => Promise.all([a.close(), b.close()]) }
@@ -143,7 +133,7 @@ describe.skipIf(!canKillServers)("Redis killed and restarted under load", () => 
         onChunkComplete: (_, accepted) => {
           if (!killed && accepted >= 1024 * 1024) {
             killed = true
-            void Effect.runPromise(redis.kill).then(async () => {
+            void Effect.runPromise(redis().kill).then(async () => {
               const started = Date.now()
               const response = await fetch(pair.b.endpoint, {
                 method: "POST",
@@ -154,7 +144,7 @@ describe.skipIf(!canKillServers)("Redis killed and restarted under load", () => 
                 retryAfter: response.headers.get("retry-after"),
                 ms: Date.now() - started
               }
-              await Effect.runPromise(redis.restart)
+              await Effect.runPromise(redis().restart)
             })
           }
         }
@@ -177,7 +167,7 @@ describe.skipIf(!canKillServers)("Redis killed and restarted under load", () => 
 
 describe("npm start on Redis, stopped with SIGTERM", () => {
   it("finishes the PATCH in flight, exits, and the upload resumes on the next start", async () => {
-    const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniqueNamespace(), DATA_DIR: tempDir() }
+    const env = { REDIS_URL: redis().url, REDIS_KEY_PREFIX: uniqueNamespace(), DATA_DIR: tempDir() }
     const first = await spawnServer(env)
     const data = randomData(2 * 1024 * 1024)
     const created = await fetch(first.endpoint, {
@@ -254,7 +244,7 @@ describe("npm start on Redis, stopped with SIGTERM", () => {
 
 describe("UPLOAD_CREATES_PER_MINUTE on two npm start instances sharing Redis", () => {
   it("counts one owner's creations across both instances: the fourth is 429 with Retry-After", async () => {
-    const env = { REDIS_URL: redis.url, DATA_DIR: tempDir(), UPLOAD_CREATES_PER_MINUTE: "3" }
+    const env = { REDIS_URL: redis().url, DATA_DIR: tempDir(), UPLOAD_CREATES_PER_MINUTE: "3" }
     const [a, b] = await Promise.all([spawnServer(env), spawnServer(env)])
     try {
       const create = (server: { endpoint: string }) =>
@@ -284,7 +274,7 @@ describe("UPLOAD_BYTES_PER_OWNER on two instances sharing Redis", () => {
     const dataDir = tempDir()
     const start = () =>
       startServer({
-        store: layerRedis({ url: redis.url, keyPrefix }),
+        store: layerRedis({ url: redis().url, keyPrefix }),
         authorization: Authorization.layerBearer((token) => Effect.succeed(token)),
         settings: { dataDir, bytesPerOwner: 1000 }
       })
@@ -324,7 +314,7 @@ describe("the quota ledger on Redis", () => {
           Quota.layer.pipe(
             Layer.provideMerge(Uploads.layer),
             Layer.provideMerge(Config.layer({ bytesPerOwner: 1000, dataDir: tempDir() })),
-            Layer.provideMerge(layerRedis({ url: redis.url, keyPrefix: uniqueNamespace() }))
+            Layer.provideMerge(layerRedis({ url: redis().url, keyPrefix: uniqueNamespace() }))
           )
         )
       )
@@ -337,9 +327,9 @@ describe("takeover from an npm start instance killed mid-PATCH", () => {
   it(
     "the lease is renewed while the PATCH runs and, once its holder is killed, lapses for the other instance",
     async () => {
-      const env = { REDIS_URL: redis.url, DATA_DIR: tempDir() }
+      const env = { REDIS_URL: redis().url, DATA_DIR: tempDir() }
       const [a, b] = await Promise.all([spawnServer(env), spawnServer(env)])
-      const client = createClient({ url: redis.url })
+      const client = createClient({ url: redis().url })
       await client.connect()
       try {
         const data = randomData(1024 * 1024)

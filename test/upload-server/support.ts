@@ -3,6 +3,7 @@
  * by the test) or as a child process running `apps/upload-server/src/main.ts` exactly as `npm start` does.
  * Clients are tus-js-client (Node) and `fetch`; every wait polls a condition with a deadline.
  */
+import { afterAll, beforeAll } from "@effect/vitest"
 import { type BaseKvStoreService, memoryKvStore } from "effect-kv"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -23,6 +24,7 @@ import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
 import * as Config from "../../apps/upload-server/src/Config.ts"
 import * as Hooks from "../../apps/upload-server/src/Hooks.ts"
 import * as Server from "../../apps/upload-server/src/Server.ts"
+import { type RedisServer, startRedisServer } from "../support/RedisServer.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
 
@@ -204,5 +206,34 @@ export const waitFor = async (what: string, condition: () => boolean | Promise<b
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
+
+/**
+ * A `redis-server` for the calling file's tests whose records survive a kill (append-only file, fsync on every write),
+ * so an upload can go on after Redis comes back.
+ */
+export const useDurableRedis = (): () => RedisServer => {
+  let redis: RedisServer | undefined
+  const scope = Scope.makeUnsafe()
+  beforeAll(async () => {
+    redis = await Effect.runPromise(
+      Scope.provide(startRedisServer({ args: ["--appendonly", "yes", "--appendfsync", "always"] }), scope)
+    )
+  })
+  afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+  return () => {
+    if (redis === undefined) throw new Error("the Redis server is used before it started")
+    return redis
+  }
+}
+
+/** The example's authorization rule (examples/mount.ts): `Bearer user:<name>` is owner `<name>`. */
+export const userBearer = Authorization.layerBearer((token) =>
+  token.startsWith("user:") && token.length > "user:".length
+    ? Effect.succeed(token.slice("user:".length))
+    : Effect.fail(new Authorization.Unauthorized({ status: 401, reason: "expected Bearer user:<name>" }))
+)
+
+/** The headers of a request by `name` under `userBearer`. */
+export const as = (name: string) => ({ Authorization: `Bearer user:${name}` })
 
 export const TUS = { "Tus-Resumable": "1.0.0" } as const
