@@ -19,26 +19,16 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Path from "node:path"
 
-/**
- * A store the server can run on.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Backend {
+/** A store the server can run on. */
+interface Backend {
   readonly name: string
   /** Environment variables whose presence selects this backend; the first backend with one set wins. */
   readonly selectedBy: ReadonlyArray<string>
   readonly layer: () => Layer.Layer<BaseKvStoreService, unknown>
 }
 
-/**
- * The backends in order of precedence. Memory is the fallback when none is selected.
- *
- * @since 0.1.0
- * @category models
- */
-export const backends: ReadonlyArray<Backend> = [
+/** The backends in order of precedence. Memory is the fallback when none is selected. */
+const backends: ReadonlyArray<Backend> = [
   { name: "Redis", selectedBy: ["REDIS_CLUSTER_NODES", "REDIS_URL"], layer: layerRedisConfig },
   // Both read by `layerSqlConfig`, which also prefers `DATABASE_URL` when both are set: the order here agrees with it.
   { name: "PostgreSQL", selectedBy: ["DATABASE_URL"], layer: layerSqlConfig },
