@@ -1,6 +1,7 @@
 /**
  * The upload server keeps time by Effect's `Clock`: a `TestClock` drives upload expiry, lease renewal and lease
- * takeover on the memory store (which expires keys by the same `Clock`), with no real waiting.
+ * takeover on the memory store (which expires keys by the same `Clock`), and a bearer JWT's expiry, with no real
+ * waiting.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { memoryKvStore } from "effect-kv"
@@ -8,9 +9,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
+import * as Jose from "jose"
+import * as Authorization from "../../apps/upload-server/src/Authorization.ts"
 import * as Config from "../../apps/upload-server/src/Config.ts"
+import * as Jwt from "../../apps/upload-server/src/Jwt.ts"
 import * as Lock from "../../apps/upload-server/src/Lock.ts"
 import * as Uploads from "../../apps/upload-server/src/Uploads.ts"
 
@@ -92,4 +98,29 @@ describe("upload server time, driven by a TestClock", () => {
       yield* Fiber.interrupt(holding)
       assert.isFalse(yield* locks.isLocked("c"), "released when the holder ends")
     }).pipe(Effect.provide(services)))
+
+  it.effect("a bearer JWT is accepted until the clock reaches its exp, and refused from then on", () =>
+    Effect.gen(function*() {
+      const secret = "a secret for the clock test, long enough for HS256"
+      yield* TestClock.setTime(1_000_000_000_000)
+      const exp = 1_000_000_000 + 60
+      const token = yield* Effect.promise(() =>
+        new Jose.SignJWT({ sub: "alice" }).setProtectedHeader({ alg: "HS256" }).setExpirationTime(exp).sign(
+          new TextEncoder().encode(secret)
+        )
+      )
+      const authorization = yield* Effect.provide(
+        Effect.service(Authorization.Authorization),
+        Jwt.layerHs256(Redacted.make(secret))
+      )
+      const request = HttpServerRequest.fromWeb(
+        new Request("http://localhost/files/", { headers: { authorization: `Bearer ${token}` } })
+      )
+      assert.strictEqual(yield* authorization.authorize(request), "alice")
+      yield* TestClock.adjust(Duration.seconds(59))
+      assert.strictEqual(yield* authorization.authorize(request), "alice", "still valid a second before exp")
+      yield* TestClock.adjust(Duration.seconds(1))
+      const expired = yield* Effect.flip(authorization.authorize(request))
+      assert.strictEqual(expired.reason, "the token has expired")
+    }))
 })

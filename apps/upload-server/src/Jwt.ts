@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -28,16 +29,18 @@ const verifyWith = (
   algorithms: ReadonlyArray<string>
 ) =>
 (token: string): Effect.Effect<string, Unauthorized> =>
-  Effect.tryPromise({
-    try: () => Jose.jwtVerify(token, key as Uint8Array, { algorithms: [...algorithms] }),
-    catch: (error) => new Unauthorized({ status: 401, reason: reasonOf(error) })
-  }).pipe(
-    Effect.flatMap(({ payload }) =>
-      typeof payload.sub === "string" && payload.sub !== ""
-        ? Effect.succeed(payload.sub)
-        : Effect.fail(new Unauthorized({ status: 401, reason: "the token has no sub claim (the owner)" }))
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.tryPromise({
+      // `exp` and `nbf` are judged by the Clock, as every other time in the server is, so a TestClock drives them.
+      try: () => Jose.jwtVerify(token, key as Uint8Array, { algorithms: [...algorithms], currentDate: new Date(now) }),
+      catch: (error) => new Unauthorized({ status: 401, reason: reasonOf(error) })
+    })).pipe(
+      Effect.flatMap(({ payload }) =>
+        typeof payload.sub === "string" && payload.sub !== ""
+          ? Effect.succeed(payload.sub)
+          : Effect.fail(new Unauthorized({ status: 401, reason: "the token has no sub claim (the owner)" }))
+      )
     )
-  )
 
 /**
  * HS256 tokens signed with `secret`.
