@@ -9,7 +9,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { layerRedis } from "effect-kv/redis"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
-import { buildStore, canKillServers, eventually, holds, rootNodes, uniqueNamespace } from "./support/fixtures.ts"
+import {
+  buildStore,
+  canKillServers,
+  eventually,
+  holds,
+  replicaTookOver,
+  rootNodes,
+  uniqueNamespace
+} from "./support/fixtures.ts"
 import { redisCommand, startRedisCluster } from "./support/RedisServer.ts"
 
 const clients = ["node-redis", "ioredis"] as const
@@ -55,18 +63,7 @@ describe.skipIf(!canKillServers).concurrent("redis cluster: nodes lost", () => {
           ))
         )
         yield* victim.kill
-        yield* eventually(
-          "a replica took over the killed master's slots",
-          30_000,
-          holds(Effect.map(
-            Effect.all([redisCommand(observer, "CLUSTER", "INFO"), redisCommand(observer, "CLUSTER", "NODES")]),
-            ([info, nodes]) =>
-              (info?.includes("cluster_state:ok\r\n") ?? false) &&
-              (nodes ?? "").split("\n").some((line) =>
-                line.includes(`127.0.0.1:${victim.port}@`) && line.split(" ")[2].split(",").includes("fail")
-              )
-          ))
-        )
+        yield* replicaTookOver(observer, victim.port)
         yield* Effect.forEach(stores, ({ client, store }) =>
           Effect.gen(function*() {
             // Without a rebuild: the layers' clients find the new master by themselves.

@@ -16,7 +16,15 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
-import { buildStore, canKillServers, eventually, holds, rootNodes, uniqueNamespace } from "./support/fixtures.ts"
+import {
+  buildStore,
+  canKillServers,
+  eventually,
+  holds,
+  replicaTookOver,
+  rootNodes,
+  uniqueNamespace
+} from "./support/fixtures.ts"
 import {
   awaitUnreadCommand,
   type RedisCluster,
@@ -441,18 +449,7 @@ describe.skipIf(!canKillServers)("redis coalescing: a cluster failover under bat
         )
         yield* eventually("some waves ran", 10_000, holds(Effect.sync(() => round >= 10)))
         yield* victim.kill
-        yield* eventually(
-          "a replica took over the killed master's slots",
-          30_000,
-          holds(Effect.map(
-            Effect.all([redisCommand(observer, "CLUSTER", "INFO"), redisCommand(observer, "CLUSTER", "NODES")]),
-            ([info, nodes]) =>
-              (info?.includes("cluster_state:ok\r\n") ?? false) &&
-              (nodes ?? "").split("\n").some((line) =>
-                line.includes(`127.0.0.1:${victim.port}@`) && line.split(" ")[2].split(",").includes("fail")
-              )
-          ))
-        )
+        yield* replicaTookOver(observer, victim.port)
         stop = true
         // Joined, not interrupted: a wrong value or an untyped error in any wave fails the test here.
         yield* Fiber.join(load)

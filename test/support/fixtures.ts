@@ -14,7 +14,13 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
-import { type RedisCluster, type RedisServer, startRedisCluster, startRedisServer } from "./RedisServer.ts"
+import {
+  type RedisCluster,
+  redisCommand,
+  type RedisServer,
+  startRedisCluster,
+  startRedisServer
+} from "./RedisServer.ts"
 
 const externalServer = process.env.EFFECT_KV_TEST_REDIS_URL
 const externalCluster = process.env.EFFECT_KV_TEST_REDIS_CLUSTER
@@ -97,5 +103,23 @@ export const eventually = <A, E>(what: string, ms: number, effect: Effect.Effect
   })
 
 /** Succeeds when `condition` holds, fails otherwise: for `eventually` over a condition. */
+/**
+ * Waits until `observer` (a node's port) sees the cluster ok again with the killed master at `victimPort` marked
+ * failed: a replica took over its slots.
+ */
+export const replicaTookOver = (observer: number, victimPort: number): Effect.Effect<void> =>
+  eventually(
+    "a replica took over the killed master's slots",
+    30_000,
+    holds(Effect.map(
+      Effect.all([redisCommand(observer, "CLUSTER", "INFO"), redisCommand(observer, "CLUSTER", "NODES")]),
+      ([info, nodes]) =>
+        (info?.includes("cluster_state:ok\r\n") ?? false) &&
+        (nodes ?? "").split("\n").some((line) =>
+          line.includes(`127.0.0.1:${victimPort}@`) && line.split(" ")[2].split(",").includes("fail")
+        )
+    ))
+  )
+
 export const holds = <E>(condition: Effect.Effect<boolean, E>): Effect.Effect<void, E | string> =>
   Effect.flatMap(condition, (ok) => ok ? Effect.void : Effect.fail("the condition does not hold yet"))
