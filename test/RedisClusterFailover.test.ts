@@ -18,7 +18,7 @@ import {
   rootNodes,
   uniqueNamespace
 } from "./support/fixtures.ts"
-import { redisCommand, startRedisCluster } from "./support/RedisServer.ts"
+import { redisCommand, startFailoverCluster, startRedisCluster } from "./support/RedisServer.ts"
 
 const clients = ["node-redis", "ioredis"] as const
 
@@ -28,11 +28,7 @@ describe.skipIf(!canKillServers).concurrent("redis cluster: nodes lost", () => {
     "3 masters + 3 replicas: a killed master's replica takes over and the same layers work again, keys intact",
     () =>
       Effect.gen(function*() {
-        const cluster = yield* startRedisCluster({
-          replicas: 1,
-          // A short node timeout, for a quick failover.
-          node: () => Effect.succeed({ args: ["--cluster-node-timeout", "1000"] })
-        })
+        const cluster = yield* startFailoverCluster
         const [victim] = cluster.servers
         const observer = cluster.servers[1].port
         const keys = Array.from({ length: 30 }, (_, i) => `k${i}`)

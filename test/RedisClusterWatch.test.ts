@@ -18,7 +18,7 @@ import {
   uniqueNamespace,
   useRedisCluster
 } from "./support/fixtures.ts"
-import { type RedisCluster, redisCommand, startRedisCluster } from "./support/RedisServer.ts"
+import { type RedisCluster, redisCommand, startFailoverCluster } from "./support/RedisServer.ts"
 
 const cluster = useRedisCluster()
 
@@ -146,11 +146,7 @@ describe.skipIf(!canKillServers)("redis cluster watch: failover", () => {
     "a killed master's replica takes over: the watch says Resync, and sees the writes to the promoted master",
     () =>
       Effect.gen(function*() {
-        const failing = yield* startRedisCluster({
-          replicas: 1,
-          // A short node timeout, for a quick failover.
-          node: () => Effect.succeed({ args: ["--cluster-node-timeout", "1000"] })
-        })
+        const failing = yield* startFailoverCluster
         const [victim] = failing.servers
         const keyPrefix = uniqueNamespace()
         const writer = yield* storeOn(failing, "ioredis", keyPrefix)

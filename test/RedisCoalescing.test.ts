@@ -31,6 +31,7 @@ import {
   redisCommand,
   type RedisServer,
   sleepServer,
+  startFailoverCluster,
   startRedisCluster,
   startRedisServer
 } from "./support/RedisServer.ts"
@@ -374,10 +375,7 @@ describe.skipIf(!canKillServers)("redis coalescing: a cluster failover under bat
     "batches in flight while a master dies: each caller gets its own value or a typed error, then all succeed again",
     () =>
       Effect.gen(function*() {
-        const cluster: RedisCluster = yield* startRedisCluster({
-          replicas: 1,
-          node: () => Effect.succeed({ args: ["--cluster-node-timeout", "1000"] })
-        })
+        const cluster: RedisCluster = yield* startFailoverCluster
         const [victim] = cluster.servers
         const observer = cluster.servers[1].port
         const names = [...keys(30, "{p}"), ...keys(30, "{q}"), ...keys(30, "{r}"), ...keys(30)]

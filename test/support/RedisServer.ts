@@ -600,3 +600,14 @@ export const startRedisCluster = (
     }
     return cluster
   })
+
+/**
+ * A cluster of 3 masters, each with a replica, and a short node timeout (1 s): for the tests that kill a master and
+ * wait for its replica to take over.
+ */
+export const startFailoverCluster: Effect.Effect<RedisCluster, RedisServerError, Scope.Scope> = Effect.suspend(() =>
+  startRedisCluster({
+    replicas: 1,
+    node: () => Effect.succeed({ args: ["--cluster-node-timeout", "1000"] })
+  })
+)
