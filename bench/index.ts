@@ -300,16 +300,14 @@ const run = async (): Promise<number> => {
     try {
       const server = await Effect.runPromise(Scope.provide(startRedisServer(), scope))
       progress(`uploads, redis-server on ${server.url}`)
-      for (const contender of UPLOAD_CONTENDERS) {
-        const result = await child<UploadResult>(contender, "uploads.ts", [
-          "--contender",
-          contender,
-          "--url",
-          server.url,
-          ...quickFlag
-        ])
-        if (result !== undefined) results.uploads.push({ ...result, round: 0 })
-      }
+      const uploads = await child<ReadonlyArray<UploadResult>>("upload servers", "uploads.ts", [
+        "--contenders",
+        UPLOAD_CONTENDERS.join(","),
+        "--url",
+        server.url,
+        ...quickFlag
+      ])
+      for (const result of uploads ?? []) results.uploads.push({ ...result, round: 0 })
     } catch (error) {
       results.failures.push(`uploads suite: ${error instanceof Error ? error.message : String(error)}`)
       progress(`uploads suite: FAILED ${String(error)}`)
