@@ -111,7 +111,10 @@ const main = async () => {
   try {
     for (const contender of contenders) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-kv-bench-uploads-"))
-      const server = await startServer(contender, dir, values.url)
+      const server = await startServer(contender, dir, values.url).catch((error: unknown) => {
+        fs.rmSync(dir, { recursive: true, force: true })
+        throw error
+      })
       servers.push({ contender, dir, endpoint: `${server.url}/files/`, stop: server.stop })
     }
     const largeData = randomBytes(large.bytes)
