@@ -39,6 +39,12 @@ export interface UploadResult {
 
 const SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), "support", "uploadServers.ts")
 
+/** The servers still running, killed when this process exits: one listener for all of them, not one each. */
+const children = new Set<ReturnType<typeof spawn>>()
+process.once("exit", () => {
+  for (const child of children) child.kill("SIGKILL")
+})
+
 const startServer = (contender: string, dir: string, url: string | undefined) =>
   new Promise<{ url: string; stop: () => void }>((resolve, reject) => {
     const child = spawn(
@@ -46,6 +52,8 @@ const startServer = (contender: string, dir: string, url: string | undefined) =>
       ["--import", "tsx", SERVER, "--contender", contender, "--dir", dir, ...(url ? ["--url", url] : [])],
       { stdio: ["ignore", "pipe", "inherit"] }
     )
+    children.add(child)
+    child.once("exit", () => children.delete(child))
     let output = ""
     const onData = (chunk: Buffer) => {
       output += chunk
@@ -59,7 +67,6 @@ const startServer = (contender: string, dir: string, url: string | undefined) =>
     }
     child.stdout.on("data", onData)
     child.once("exit", (code) => reject(new Error(`${contender} server exited (${code}) before listening`)))
-    process.once("exit", () => child.kill("SIGKILL"))
   })
 
 /** Uploads `data` in `chunkSize` chunks; the milliseconds it took and the number of PATCHes. */
