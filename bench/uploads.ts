@@ -14,7 +14,7 @@
  *
  * `node --import tsx bench/uploads.ts --contenders <name,name...> [--url <redis url>] [--quick]`
  */
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -40,7 +40,7 @@ export interface UploadResult {
 const SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), "support", "uploadServers.ts")
 
 /** The servers still running, killed when this process exits: one listener for all of them, not one each. */
-const children = new Set<ReturnType<typeof spawn>>()
+const children = new Set<ChildProcess>()
 process.once("exit", () => {
   for (const child of children) child.kill("SIGKILL")
 })
@@ -53,7 +53,6 @@ const startServer = (contender: string, dir: string, url: string | undefined) =>
       { stdio: ["ignore", "pipe", "inherit"] }
     )
     children.add(child)
-    child.once("exit", () => children.delete(child))
     let output = ""
     const onData = (chunk: Buffer) => {
       output += chunk
@@ -66,7 +65,11 @@ const startServer = (contender: string, dir: string, url: string | undefined) =>
       }
     }
     child.stdout.on("data", onData)
-    child.once("exit", (code) => reject(new Error(`${contender} server exited (${code}) before listening`)))
+    child.once("exit", (code) => {
+      children.delete(child)
+      // After listening, the promise is settled and this changes nothing.
+      reject(new Error(`${contender} server exited (${code}) before listening`))
+    })
   })
 
 /** Uploads `data` in `chunkSize` chunks; the milliseconds it took and the number of PATCHes. */
