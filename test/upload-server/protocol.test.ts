@@ -183,6 +183,39 @@ describe("core protocol", () => {
     expect(fs.readFileSync(fileOf(chunkedUrl))).toEqual(Buffer.concat(parts).subarray(0, 10))
   })
 
+  it("answers Expect: 100-continue, then writes the body by the same rules (the platform's stream path)", async () => {
+    // Node's client sends the body only once the server says 100 Continue: a server that never says it stalls here.
+    const send = (url: string, offset: number, body: Uint8Array) =>
+      new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+        let continued = false
+        const request = http.request(url, {
+          method: "PATCH",
+          headers: {
+            ...TUS,
+            ...OCTETS,
+            "Upload-Offset": String(offset),
+            "Content-Length": String(body.length),
+            Expect: "100-continue"
+          }
+        }, (response) => {
+          response.resume()
+          resolve({ status: response.statusCode!, continued })
+        })
+        request.on("continue", () => {
+          continued = true
+          request.end(body)
+        })
+        request.on("error", reject)
+      })
+    const url = await create({ "Upload-Length": "100" })
+    const first = randomData(90)
+    expect(await send(url, 0, first)).toEqual({ status: 204, continued: true })
+    const over = randomData(11)
+    expect(await send(url, 90, over)).toEqual({ status: 413, continued: true })
+    expect((await head(url)).headers.get("upload-offset")).toBe("100")
+    expect(fs.readFileSync(fileOf(url))).toEqual(Buffer.concat([first, over.subarray(0, 10)]))
+  })
+
   it("refuses uploads over Tus-Max-Size with 413", async () => {
     const response = await fetch(server.endpoint, {
       method: "POST",
