@@ -10,8 +10,11 @@
  * write; a request that commits nothing drops it with one more. A PATCH thus costs two store calls where a lock key
  * beside the record cost four (take, read, advance, release): measured on one Redis in `npm run bench`.
  *
- * Leases are short (`lockTtl`, 3 s by default) and renewed while the request runs, a third of a lease apart, so a long
- * PATCH keeps its upload and an instance that dies mid-PATCH blocks it for at most one lease. A lapsed lease is
+ * Leases are short (`lockTtl`, 3 s by default) and renewed while the request runs, once a third of the lease has
+ * passed, so a long PATCH keeps its upload and an instance that dies mid-PATCH blocks it for at most one lease. One
+ * fiber per instance renews every lease it holds, looking every sixth of a lease: a fiber and a timer per PATCH (forked,
+ * then interrupted) were a tenth of the server's CPU per 16 KB PATCH (BENCHMARKS.md, "The upload server's PATCH path"),
+ * and almost no PATCH lives long enough to need a renewal. A lapsed lease is
  * taken over by the next request that finds it; its holder's later commit then fails its compare-and-set, so an
  * offset never moves for bytes its holder no longer owns. The lapse time is the holder's clock: instances must keep
  * their clocks in step (NTP) to well within a lease.
@@ -24,10 +27,11 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import { randomUUID } from "node:crypto"
 import { UploadServerConfig } from "./Config.ts"
 import { type RecordError, type Upload, Uploads } from "./Uploads.ts"
@@ -91,6 +95,17 @@ export class Locks extends Context.Service<Locks, UploadLocks>()("@effect-kv/upl
 /** How many uploads an instance remembers the last written record of; past it the oldest are forgotten. */
 const REMEMBERED = 10_000
 
+/** A lease this instance holds. */
+interface Lease {
+  readonly holder: string
+  /** The record as stored while the lease is held: each renewal replaces it, the commit or release ends it. */
+  leased: Upload
+  /** Set once the commit or release has begun: no renewal starts after it. */
+  ending: boolean
+  /** A renewal in flight, which the commit or release waits for so that it starts from the record as stored. */
+  renewal: Deferred.Deferred<void> | null
+}
+
 /**
  * @since 0.1.0
  * @category constructors
@@ -99,8 +114,8 @@ export const make = Effect.gen(function*() {
   const uploads = yield* Uploads
   const { lockTtl } = yield* UploadServerConfig
   const ttl = Duration.toMillis(lockTtl)
-  // Three renewals per lease: one lost renewal (a slow store) never lets the lease lapse under a live writer.
-  const renewEvery = Duration.divideUnsafe(lockTtl, 3)
+  // Renewed with two thirds of the lease left: one lost renewal (a slow store) never lets it lapse under a live writer.
+  const renewWhenLeft = (ttl * 2) / 3
   /** The record this instance last wrote for an upload, without a lease: the likely value in the store. */
   const written = new Map<string, Upload>()
   const remember = (upload: Upload) => {
@@ -131,6 +146,51 @@ export const make = Effect.gen(function*() {
     return leased
   })
 
+  const held = new Set<Lease>()
+
+  /**
+   * Renews one lease, unless its commit or release has begun: that check and the mark of a renewal in flight are one
+   * synchronous step, as is the commit's mark, so a renewal and a commit never write the record at once.
+   */
+  const renew = (lease: Lease, now: number) =>
+    Effect.uninterruptible(Effect.suspend(() => {
+      if (lease.ending) return Effect.void
+      const renewal = Deferred.makeUnsafe<void>()
+      lease.renewal = renewal
+      return uploads.advance(lease.leased, { lease: { holder: lease.holder, until: now + ttl } }).pipe(
+        Effect.map((renewed) => {
+          if (renewed !== null) lease.leased = renewed
+        }),
+        Effect.ignore,
+        Effect.ensuring(Effect.suspend(() => {
+          lease.renewal = null
+          return Deferred.succeed(renewal, undefined)
+        }))
+      )
+    }))
+
+  const renewDue = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const due = [...held].filter((lease) => lease.renewal === null && lease.leased.lease!.until - now <= renewWhenLeft)
+    return Effect.forEach(due, (lease) => renew(lease, now), { concurrency: "unbounded", discard: true })
+  })
+  yield* Effect.forkScoped(Effect.repeat(renewDue, Schedule.spaced(Duration.millis(ttl / 6))))
+
+  /** Ends the lease with `write`, once: no renewal starts after this, and one in flight is waited for. */
+  const end = (
+    lease: Lease,
+    write: (leased: Upload) => Effect.Effect<Upload | null, RecordError>
+  ): Effect.Effect<Upload | null, RecordError> =>
+    Effect.suspend(() => {
+      if (lease.ending) return Effect.succeed(null)
+      lease.ending = true
+      held.delete(lease)
+      const written = Effect.map(Effect.suspend(() => write(lease.leased)), (upload) => {
+        if (upload !== null) remember(upload)
+        return upload
+      })
+      return lease.renewal === null ? written : Effect.andThen(Deferred.await(lease.renewal), written)
+    })
+
   const withLease = <A, E, R>(
     id: string,
     owner: string,
@@ -138,48 +198,18 @@ export const make = Effect.gen(function*() {
   ): Effect.Effect<A, E | UploadLocked | UploadNotFound | RecordError, R> =>
     Effect.suspend(() => {
       const holder = randomUUID()
-      // The record as stored while the lease is held: each renewal replaces it, the commit or release ends it.
-      let leased: Upload
-      let ended = false
-      const end = (write: Effect.Effect<Upload | null, RecordError>): Effect.Effect<Upload | null, RecordError> =>
-        Effect.suspend(() => {
-          if (ended) return Effect.succeed(null)
-          ended = true
-          return Effect.map(write, (upload) => {
-            if (upload !== null) remember(upload)
-            return upload
-          })
-        })
-      // A renewal is uninterruptible, so stopping the renewals waits for one in flight: the commit then starts from
-      // the record as stored.
-      const renew = Effect.sleep(renewEvery).pipe(
-        Effect.andThen(Effect.uninterruptible(
-          Effect.ignore(Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.map(
-              uploads.advance(leased, { lease: { holder, until: now + ttl } }),
-              (renewed) => {
-                if (renewed !== null) leased = renewed
-              }
-            )))
-        )),
-        Effect.forever
-      )
       return Effect.acquireUseRelease(
-        Effect.map(acquire(id, owner, holder), (upload) => {
-          leased = upload
-          return upload
+        Effect.map(acquire(id, owner, holder), (leased): Lease => {
+          const lease: Lease = { holder, leased, ending: false, renewal: null }
+          held.add(lease)
+          return lease
         }),
-        (upload): Effect.Effect<A, E | RecordError, R> =>
-          Effect.flatMap(Effect.forkChild(renew), (renewal) => {
-            const stop = Fiber.interrupt(renewal)
-            const { lease: _, ...record } = upload
-            return use({
-              upload: record,
-              commit: (next) => Effect.andThen(stop, end(Effect.suspend(() => uploads.advance(leased, next))))
-            }).pipe(Effect.ensuring(stop))
-          }),
+        (lease): Effect.Effect<A, E | RecordError, R> => {
+          const { lease: _, ...record } = lease.leased
+          return use({ upload: record, commit: (next) => end(lease, (leased) => uploads.advance(leased, next)) })
+        },
         // A failed release (store down) leaves the lease to lapse, which is what its time limit is for.
-        () => Effect.ignore(end(Effect.suspend(() => uploads.advance(leased, {}))))
+        (lease) => Effect.ignore(end(lease, (leased) => uploads.advance(leased, {})))
       )
     })
 
