@@ -23,6 +23,7 @@ import * as Config from "../../apps/upload-server/src/Config.ts"
 import * as Hooks from "../../apps/upload-server/src/Hooks.ts"
 import * as Logging from "../../apps/upload-server/src/Logging.ts"
 import * as Server from "../../apps/upload-server/src/Server.ts"
+import * as Tracing from "../../apps/upload-server/src/Tracing.ts"
 import { UPLOAD_CONTENDERS, type UploadContender } from "./uploadContenders.ts"
 
 const effectKv = (store: Layer.Layer<any, any>, dir: string) =>
@@ -41,8 +42,9 @@ const effectKv = (store: Layer.Layer<any, any>, dir: string) =>
           Layer.provide(Config.layer({ port: 0, dataDir: dir }))
         )
       ),
-      // The request log of `npm start`, so the figures are those of the program users run.
-      Effect.provide(Logging.layer)
+      // The request log and the tracing of `npm start` (off, as no OpenTelemetry variable is set), so the figures are
+      // those of the program users run.
+      Effect.provide([Logging.layer, Tracing.layerFromEnv()])
     )
   )
 

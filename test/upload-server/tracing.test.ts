@@ -3,8 +3,13 @@
  * reach a real OTLP/HTTP receiver (a JSON endpoint this test serves) in one trace; without them nothing is exported.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as References from "effect/References"
+import * as Tracer from "effect/Tracer"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import * as Tracing from "../../apps/upload-server/src/Tracing.ts"
 import { randomData, sha256, spawnServer, tempDir, upload, waitFor } from "./support.ts"
 
 interface Span {
@@ -112,4 +117,22 @@ describe("npm start with OpenTelemetry", () => {
     expect(otlp.requests).toEqual([])
     await otlp.close()
   })
+})
+
+describe("Tracing.layerFromEnv", () => {
+  const tracing = (env: Record<string, string>) =>
+    Effect.all({ enabled: References.TracerEnabled, tracer: Effect.tracer }).pipe(
+      Effect.provide(Tracing.layerFromEnv()),
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+    )
+
+  it.effect("turns tracing off without an exporter: the default tracer's spans would be made and never read", () =>
+    Effect.gen(function*() {
+      const untraced = yield* tracing({})
+      expect(untraced.enabled).toBe(false)
+      expect(untraced.tracer).toBe(Tracer.nativeTracer)
+      const traced = yield* tracing({ OTEL_TRACES_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1" })
+      expect(traced.enabled).toBe(true)
+      expect(traced.tracer).not.toBe(Tracer.nativeTracer)
+    }))
 })

@@ -9,20 +9,35 @@
  *
  * @since 0.1.0
  */
+import * as Effect from "effect/Effect"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as Layer from "effect/Layer"
 import * as OtlpSerialization from "effect/observability/OtlpSerialization"
 import * as OtlpTracer from "effect/observability/OtlpTracer"
+import * as References from "effect/References"
+import * as Tracer from "effect/Tracer"
 
 /**
- * The OTLP tracer (JSON over HTTP) when the environment asks for it, otherwise nothing: Effect's `layerFromConfig`
- * reads the variables and installs no tracer without them, so an untraced server pays nothing. The exporter posts with
- * `fetch`, since the undici client of `@effect/platform-node` crashes on Node 20.
+ * Without an exporter, tracing off: Effect's default tracer still makes a span per request (the HTTP server's) that
+ * nobody reads, about 5% of the server's CPU per 16 KB PATCH (BENCHMARKS.md, "The upload server's PATCH path").
+ */
+const offWithoutExporter = Layer.unwrap(
+  Effect.map(
+    Effect.tracer,
+    (tracer) => tracer === Tracer.nativeTracer ? Layer.succeed(References.TracerEnabled, false) : Layer.empty
+  )
+)
+
+/**
+ * The OTLP tracer (JSON over HTTP) when the environment asks for it, otherwise tracing off: Effect's `layerFromConfig`
+ * reads the variables and installs no tracer without them, and then no span is made at all, so an untraced server pays
+ * nothing. The exporter posts with `fetch`, since the undici client of `@effect/platform-node` crashes on Node 20.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerFromEnv = (serviceName = "effect-kv-upload-server") =>
-  OtlpTracer.layerFromConfig({ resource: { serviceName } }).pipe(
+  offWithoutExporter.pipe(
+    Layer.provideMerge(OtlpTracer.layerFromConfig({ resource: { serviceName } })),
     Layer.provide([FetchHttpClient.layer, OtlpSerialization.layerJson])
   )
