@@ -241,51 +241,55 @@ export const make = Effect.gen(function*() {
   }
 
   /**
-   * A Node body pumped to the file: a chunk at a time, the body paused while its chunk is written. Interrupted (the
-   * client went away, the server stops), it stops reading and waits for the chunk being written, which then counts.
+   * A Node body pumped to the file: a chunk at a time, the body paused while its chunk is written. However the pump
+   * ends (the body's end, a read error, interruption when the client goes away or the server stops), it ends only once
+   * the chunk being written has landed, and that chunk counts: a write still in flight after the handle is given back
+   * could land on a descriptor the idle sweep has closed and the kernel handed to another file.
    */
   const pump = (target: Target, body: Readable) =>
-    Effect.callback<void, BodyUnreadable | BodyTooLarge | PlatformError.PlatformError>((resume) => {
+    Effect.callback<void, BodyUnreadable | BodyTooLarge | PlatformError.PlatformError>((resumeFiber) => {
+      let resume = resumeFiber
       let writing = false
       let ended = false
-      let stopped = false
-      let afterWrite: (() => void) | null = null
-      const stop = (outcome: Effect.Effect<void, BodyUnreadable | BodyTooLarge | PlatformError.PlatformError>) => {
-        if (stopped) return
-        stopped = true
-        body.off("data", onData).off("end", onEnd).off("error", onBroken).off("close", onClose)
-        resume(outcome)
+      /** How the pump ends, once set: resumed with at once, or when the chunk being written lands. */
+      let outcome: Effect.Effect<void, BodyUnreadable | BodyTooLarge | PlatformError.PlatformError> | null = null
+      const detach = () => body.off("data", onData).off("end", onEnd).off("error", onBroken).off("close", onClose)
+      const finish = (ending: NonNullable<typeof outcome>) => {
+        if (outcome !== null) return
+        outcome = ending
+        detach()
+        if (!writing) resume(ending)
       }
       const onData = (chunk: Uint8Array) => {
+        if (chunk.byteLength === 0) return
         const part = fitting(target, chunk)
-        if (part.byteLength === 0) return stop(Effect.fail(new BodyTooLarge({ limit: target.limit })))
+        if (part.byteLength === 0) return finish(Effect.fail(new BodyTooLarge({ limit: target.limit })))
         body.pause()
         writing = true
         writeFully(target.fd, target.id, part, target.offset + target.progress.written, (error) => {
           writing = false
           if (error === null) counted(target, part)
-          if (afterWrite !== null) return afterWrite()
-          if (error !== null) return stop(Effect.fail(error))
-          if (part !== chunk) return stop(Effect.fail(new BodyTooLarge({ limit: target.limit })))
-          if (ended) return stop(Effect.void)
+          if (outcome !== null) return resume(outcome)
+          if (error !== null) return finish(Effect.fail(error))
+          if (part !== chunk) return finish(Effect.fail(new BodyTooLarge({ limit: target.limit })))
+          if (ended) return finish(Effect.void)
           body.resume()
         })
       }
       const onEnd = () => {
         ended = true
-        if (!writing) stop(Effect.void)
+        if (!writing) finish(Effect.void)
       }
-      const onBroken = (cause: unknown) => stop(Effect.fail(new BodyUnreadable({ cause })))
+      const onBroken = (cause: unknown) => finish(Effect.fail(new BodyUnreadable({ cause })))
       const onClose = () => {
         if (!body.readableEnded) onBroken(new Error("the connection closed before the body ended"))
       }
-      if (body.readableEnded) return stop(Effect.void)
+      if (body.readableEnded) return resume(Effect.void)
       body.on("data", onData).on("end", onEnd).on("error", onBroken).on("close", onClose)
-      return Effect.callback<void>((resume) => {
-        stopped = true
-        body.off("data", onData).off("end", onEnd).off("error", onBroken).off("close", onClose)
-        if (writing) afterWrite = () => resume(Effect.void)
-        else resume(Effect.void)
+      // Interrupted: what the fiber resumes with no longer matters, only that it waits for the write in flight.
+      return Effect.callback<void>((landed) => {
+        resume = () => landed(Effect.void)
+        finish(Effect.void)
       })
     })
 
