@@ -33,6 +33,12 @@ export interface UploadResult {
   readonly largeChunk: number
   /** PATCH requests per second per small-chunk upload, one per round. */
   readonly smallRps: ReadonlyArray<number>
+  /**
+   * The server process's CPU time (user and system) per PATCH of each small-chunk upload, in microseconds, one per
+   * round; empty where `/proc` cannot be read (not Linux). The client shares the machine, so a server's rate moves with
+   * everything else that runs; its own CPU per request says what the server costs.
+   */
+  readonly smallCpuMicros: ReadonlyArray<number>
   readonly smallBytes: number
   readonly smallChunk: number
 }
@@ -46,7 +52,7 @@ process.once("exit", () => {
 })
 
 const startServer = (contender: string, dir: string, url: string | undefined) =>
-  new Promise<{ url: string; stop: () => void }>((resolve, reject) => {
+  new Promise<{ url: string; pid: number; stop: () => void }>((resolve, reject) => {
     const child = spawn(
       process.execPath,
       ["--import", "tsx", SERVER, "--contender", contender, "--dir", dir, ...(url ? ["--url", url] : [])],
@@ -61,7 +67,7 @@ const startServer = (contender: string, dir: string, url: string | undefined) =>
         // The server's request log is part of its cost, but must not fill a pipe nobody reads.
         child.stdout.off("data", onData)
         child.stdout.resume()
-        resolve({ url: match[1], stop: () => child.kill("SIGKILL") })
+        resolve({ url: match[1], pid: child.pid!, stop: () => child.kill("SIGKILL") })
       }
     }
     child.stdout.on("data", onData)
@@ -91,6 +97,17 @@ const timedUpload = (endpoint: string, data: Buffer, chunkSize: number) =>
     upload.start()
   })
 
+/** Microseconds of CPU (user and system) a process has used, from `/proc`; `null` where it cannot be read. */
+const cpuMicros = (pid: number): number | null => {
+  try {
+    // Fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second on Linux), counted after the command name.
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * 10_000
+  } catch {
+    return null
+  }
+}
+
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex")
 
 /** The file the server wrote: @tus/file-store and effect-kv both name it by the id at the end of the URL. */
@@ -117,7 +134,8 @@ const main = async () => {
   const warmUps = quick ? 1 : 6
   const rounds = quick ? 1 : 6
 
-  const servers: Array<{ contender: UploadContender; dir: string; endpoint: string; stop: () => void }> = []
+  const servers: Array<{ contender: UploadContender; dir: string; endpoint: string; pid: number; stop: () => void }> =
+    []
   try {
     for (const contender of contenders) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-kv-bench-uploads-"))
@@ -125,7 +143,7 @@ const main = async () => {
         fs.rmSync(dir, { recursive: true, force: true })
         throw error
       })
-      servers.push({ contender, dir, endpoint: `${server.url}/files/`, stop: server.stop })
+      servers.push({ contender, dir, endpoint: `${server.url}/files/`, pid: server.pid, stop: server.stop })
     }
     const largeData = randomBytes(large.bytes)
     const smallData = randomBytes(small.bytes)
@@ -139,18 +157,24 @@ const main = async () => {
       await upload(server, largeData, large.chunk)
       for (let i = 0; i < warmUps; i++) await upload(server, smallData, small.chunk)
     }
-    const results = servers.map((): { largeMBps: Array<number>; smallRps: Array<number> } => ({
+    const results = servers.map((): { largeMBps: Array<number>; smallRps: Array<number>; smallCpu: Array<number> } => ({
       largeMBps: [],
-      smallRps: []
+      smallRps: [],
+      smallCpu: []
     }))
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < servers.length; k++) {
         const index = (k + round) % servers.length
         const server = servers[index]
         const largeRun = await upload(server, largeData, large.chunk)
+        const cpuBefore = cpuMicros(server.pid)
         const smallRun = await upload(server, smallData, small.chunk)
+        const cpuAfter = cpuMicros(server.pid)
         results[index].largeMBps.push(large.bytes / 1e6 / (largeRun.ms / 1000))
         results[index].smallRps.push(smallRun.patches / (smallRun.ms / 1000))
+        if (cpuBefore !== null && cpuAfter !== null) {
+          results[index].smallCpu.push((cpuAfter - cpuBefore) / smallRun.patches)
+        }
         process.stderr.write(
           `    round ${round + 1}/${rounds} ${server.contender}: ${results[index].largeMBps[round].toFixed(0)} MB/s, ${
             results[index].smallRps[round].toFixed(0)
@@ -164,6 +188,7 @@ const main = async () => {
       largeBytes: large.bytes,
       largeChunk: large.chunk,
       smallRps: results[i].smallRps,
+      smallCpuMicros: results[i].smallCpu,
       smallBytes: small.bytes,
       smallChunk: small.chunk
     })))

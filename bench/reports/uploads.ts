@@ -13,13 +13,16 @@ const figures = (results: ReadonlyArray<UploadResult>, contender: UploadContende
   const mine = results.filter((result) => result.contender === contender)
   const large = mine.flatMap((result) => result.largeMBps)
   const small = mine.flatMap((result) => result.smallRps)
+  // Results written before the CPU was recorded have none.
+  const cpu = mine.flatMap((result) => result.smallCpuMicros ?? [])
   return large.length === 0 ? undefined : {
     largeRuns: large,
     smallRuns: small,
     large: median(large),
     largeRange: [Math.min(...large), Math.max(...large)],
     small: median(small),
-    smallRange: [Math.min(...small), Math.max(...small)]
+    smallRange: [Math.min(...small), Math.max(...small)],
+    cpu: cpu.length === 0 ? undefined : { median: median(cpu), range: [Math.min(...cpu), Math.max(...cpu)] }
   }
 }
 
@@ -49,11 +52,21 @@ export const uploadSections = (results: ReadonlyArray<UploadResult>): Array<Sect
       `${f.large.toFixed(0)}`,
       `${f.largeRange[0].toFixed(0)} – ${f.largeRange[1].toFixed(0)}`,
       `${f.small.toFixed(0)}`,
-      `${f.smallRange[0].toFixed(0)} – ${f.smallRange[1].toFixed(0)}`
+      `${f.smallRange[0].toFixed(0)} – ${f.smallRange[1].toFixed(0)}`,
+      f.cpu === undefined
+        ? "not measured"
+        : `${f.cpu.median.toFixed(0)} (${f.cpu.range[0].toFixed(0)} – ${f.cpu.range[1].toFixed(0)})`
     ]]
   })
   const overview = table(
-    ["server", "large MB/s (median)", "range", "16 KB chunks: requests/s (median)", "range"],
+    [
+      "server",
+      "large MB/s (median)",
+      "range",
+      "16 KB chunks: requests/s (median)",
+      "range",
+      "server CPU µs per 16 KB PATCH (median, range)"
+    ],
     rows
   )
   const workload = `Large: one ${mb(largeBytes)} file in ${mb(largeChunk)} chunks. Small: one ${

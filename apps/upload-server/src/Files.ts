@@ -11,8 +11,9 @@
  *
  * The write path is the server's hottest: a body from Node's HTTP server (`IncomingMessage`) is pumped to the file's
  * descriptor with Node's `fs.write`, one Effect step for the whole body, rather than as an Effect `Stream` of chunks.
- * Measured on one Redis in 16 KB PATCHes (BENCHMARKS.md, "The upload server's PATCH path"), the `Stream` cost a fifth
- * of the server's CPU per request. Any other body (another platform's request, a `Stream`) takes the `Stream` path.
+ * Measured on one Redis in 16 KB PATCHes (BENCHMARKS.md, "The upload server's PATCH path"), the `Stream` cost about a
+ * fifth of the server's CPU per request. Any other body (another platform's request, one that expects `100 Continue`)
+ * takes the `Stream` path.
  *
  * @since 0.1.0
  */

@@ -13,8 +13,8 @@
  * Leases are short (`lockTtl`, 3 s by default) and renewed while the request runs, once a third of the lease has
  * passed, so a long PATCH keeps its upload and an instance that dies mid-PATCH blocks it for at most one lease. One
  * fiber per instance renews every lease it holds, looking every sixth of a lease: a fiber and a timer per PATCH (forked,
- * then interrupted) were a tenth of the server's CPU per 16 KB PATCH (BENCHMARKS.md, "The upload server's PATCH path"),
- * and almost no PATCH lives long enough to need a renewal. A lapsed lease is
+ * then interrupted) showed in the server's CPU per 16 KB PATCH (BENCHMARKS.md, "The upload server's PATCH path"), and
+ * almost no PATCH lives long enough to need a renewal. A lapsed lease is
  * taken over by the next request that finds it; its holder's later commit then fails its compare-and-set, so an
  * offset never moves for bytes its holder no longer owns. The lapse time is the holder's clock: instances must keep
  * their clocks in step (NTP) to well within a lease.

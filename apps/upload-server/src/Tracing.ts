@@ -19,7 +19,7 @@ import * as Tracer from "effect/Tracer"
 
 /**
  * Without an exporter, tracing off: Effect's default tracer still makes a span per request (the HTTP server's) that
- * nobody reads, about 5% of the server's CPU per 16 KB PATCH (BENCHMARKS.md, "The upload server's PATCH path").
+ * nobody reads, which showed in the server's CPU per 16 KB PATCH (BENCHMARKS.md, "The upload server's PATCH path").
  */
 const offWithoutExporter = Layer.unwrap(
   Effect.map(
