@@ -146,9 +146,36 @@ export const toSchemaStore: {
   <S extends Schema.Codec<any, any, never, never>>(schema: S): (store: BaseKvStore) => SchemaStore<S["Type"]>
   <S extends Schema.Codec<any, any, never, never>>(store: BaseKvStore, schema: S): SchemaStore<S["Type"]>
 } = dual(2, <A>(store: BaseKvStore, schema: Schema.Codec<A, any, never, never>): SchemaStore<A> => {
-  const json = Schema.fromJsonString(Schema.toCodecJson(schema))
+  const codec = Schema.toCodecJson(schema)
+  const json = Schema.fromJsonString(codec)
   const decodeJson = Schema.decodeUnknownResult(json)
   const encodeJson = Schema.encodeResult(json)
+  // `fromJsonString` is `JSON.parse`/`JSON.stringify` around the codec, run as Effects inside the schema parser. The
+  // codec with the JSON calls made here gives the same strings and values at a fraction of the cost (every typed
+  // write, and every compareAndSet twice: BENCHMARKS.md, "The upload server's PATCH path"); a value that fails either
+  // step goes through `json` again, so errors are exactly the schema's own.
+  const decodeCodec = Schema.decodeUnknownResult(codec)
+  const encodeCodec = Schema.encodeResult(codec)
+  /** The value, or `undefined` when it does not parse or fit (or decodes to `undefined`: the slow path decides). */
+  const fastDecode = (value: string): A | undefined => {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(value)
+    } catch {
+      return undefined
+    }
+    const decoded = decodeCodec(parsed)
+    return Result.isSuccess(decoded) ? decoded.success : undefined
+  }
+  const fastEncode = (value: A): string | undefined => {
+    const encoded = encodeCodec(value)
+    if (Result.isFailure(encoded)) return undefined
+    try {
+      return JSON.stringify(encoded.success)
+    } catch {
+      return undefined
+    }
+  }
 
   const schemaError =
     (operation: Operation, key: string, direction: "decode" | "encode") => (error: Schema.SchemaError) =>
@@ -168,15 +195,25 @@ export const toSchemaStore: {
     operation: Operation,
     key: string,
     value: string | null
-  ): Result.Result<A | null, KvSchemaError> =>
-    value === null ? Result.succeed(null) : Result.mapError(decodeJson(value), schemaError(operation, key, "decode"))
+  ): Result.Result<A | null, KvSchemaError> => {
+    if (value === null) return Result.succeed(null)
+    const decoded = fastDecode(value)
+    return decoded !== undefined
+      ? Result.succeed(decoded)
+      : Result.mapError(decodeJson(value), schemaError(operation, key, "decode"))
+  }
 
   const encodeValue = (
     operation: Operation,
     key: string,
     value: A | null
-  ): Result.Result<string | null, KvSchemaError> =>
-    value === null ? Result.succeed(null) : Result.mapError(encodeJson(value), schemaError(operation, key, "encode"))
+  ): Result.Result<string | null, KvSchemaError> => {
+    if (value === null) return Result.succeed(null)
+    const encoded = fastEncode(value)
+    return encoded !== undefined
+      ? Result.succeed(encoded)
+      : Result.mapError(encodeJson(value), schemaError(operation, key, "encode"))
+  }
 
   /** Encodes lazily: a record is checked when the effect runs, like every other argument. */
   const encoded = <B, E>(

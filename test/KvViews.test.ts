@@ -243,6 +243,53 @@ describe("toSchemaStore", () => {
       assert.strictEqual((yield* uploads.get("upload:b2"))?.offset, 200, "typed modify loses no update")
     }))
 
+  it.effect("stores exactly the string the schema's own JSON codec writes, and reads back what it reads", () =>
+    Effect.gen(function*() {
+      // toSchemaStore calls JSON.parse/JSON.stringify itself around the schema's codec (faster than fromJsonString):
+      // the strings must be the codec's to the byte, or a compareAndSet against a record another writer stored fails.
+      const Rich = Schema.Struct({
+        name: Schema.String,
+        at: Schema.Date,
+        size: Schema.BigInt,
+        tags: Schema.Array(Schema.String),
+        parts: Schema.NullOr(Schema.Array(Schema.Struct({ n: Schema.Number, ok: Schema.Boolean }))),
+        kind: Schema.Literals(["a", "b"]),
+        note: Schema.optionalKey(Schema.String),
+        index: Schema.ReadonlyMap(Schema.String, Schema.Number)
+      })
+      const reference = Schema.fromJsonString(Schema.toCodecJson(Rich))
+      const values: ReadonlyArray<typeof Rich.Type> = [
+        {
+          name: "é \"quoted\" \u2028",
+          at: new Date(0),
+          size: 12345678901234567890n,
+          tags: [],
+          parts: null,
+          kind: "a",
+          index: new Map()
+        },
+        {
+          name: "",
+          at: new Date("2026-12-05T12:00:00.123Z"),
+          size: -1n,
+          tags: ["x", "y"],
+          parts: [{ n: 1.5, ok: true }, { n: -0, ok: false }],
+          kind: "b",
+          note: "present",
+          index: new Map([["k", 1], ["j", 2]])
+        }
+      ]
+      const store = makeMemoryBaseKvStore()
+      const typed = toSchemaStore(store, Rich)
+      for (const [i, value] of values.entries()) {
+        yield* typed.set(`rich:${i}`, value)
+        const stored = (yield* store.get(`rich:${i}`))!
+        assert.strictEqual(stored, Schema.encodeSync(reference)(value), "the codec's own string")
+        assert.deepStrictEqual(yield* typed.get(`rich:${i}`), Schema.decodeSync(reference)(stored))
+        assert.isTrue(yield* typed.compareAndSet(`rich:${i}`, value, { ...value, kind: "b" }), "matches its own write")
+      }
+    }))
+
   it.effect("watch decodes records; a value that does not decode is an Invalid event and the stream goes on", () =>
     Effect.gen(function*() {
       const store = makeMemoryBaseKvStore()
