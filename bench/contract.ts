@@ -12,13 +12,14 @@
  * floor groups keys by slot too, as it must).
  */
 import calculateSlot from "cluster-key-slot"
-import { type BaseKvStore, makeMemoryBaseKvStore } from "effect-kv"
+import { type BaseKvStore, makeMemoryBaseKvStore, toSchemaStore } from "effect-kv"
 import { BaseKvStoreService } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import { parseArgs } from "node:util"
@@ -109,6 +110,87 @@ const memorySuite = async (quick: boolean) => {
     )
     await record(group, "modify", false, N, timeSync(N, repeat(N, (i) => store.modify(keys[i], next))), budget)
     check(Number(Effect.runSync(store.get(keys[0]))) > 0, "the updates did not write")
+  }
+  {
+    // The upload server's record (apps/upload-server/src/Uploads.ts), advanced as a PATCH advances it.
+    const group = "memory: typed records (toSchemaStore), get then compareAndSet (1,000 per Effect.gen)"
+    const Upload = Schema.Struct({
+      id: Schema.String,
+      owner: Schema.String,
+      length: Schema.NullOr(Schema.Number),
+      offset: Schema.Number,
+      metadata: Schema.NullOr(Schema.String),
+      createdAt: Schema.Number,
+      expiresAt: Schema.NullOr(Schema.Number),
+      concat: Schema.NullOr(Schema.Literals(["partial", "final"])),
+      parts: Schema.NullOr(Schema.Array(Schema.String)),
+      concatHeader: Schema.NullOr(Schema.String)
+    })
+    const upload = (i: number): typeof Upload.Type => ({
+      id: keys[i],
+      owner: "anonymous",
+      length: 16_777_216,
+      offset: 0,
+      metadata: "filename dGVzdC5iaW4=,filetype YXBwbGljYXRpb24vb2N0ZXQtc3RyZWFt",
+      createdAt: 1_764_936_000_000,
+      expiresAt: 1_765_022_400_000,
+      concat: null,
+      parts: null,
+      concatHeader: null
+    })
+    const advance = (record: typeof Upload.Type) => ({ ...record, offset: record.offset + 16_384 })
+    const store = makeMemoryBaseKvStore()
+    const typed = toSchemaStore(store, Upload)
+    Effect.runSync(typed.setMany(keys.map((key, i) => [key, upload(i)])))
+    const json = Schema.fromJsonString(Schema.toCodecJson(Upload))
+    const decode = Schema.decodeSync(json)
+    const encode = Schema.encodeSync(json)
+    await record(
+      group,
+      "JSON.parse, then compareAndSet of JSON.stringify (no schema): the floor",
+      true,
+      N,
+      timeSync(
+        N,
+        repeat(N, (i) =>
+          Effect.flatMap(
+            store.get(keys[i]),
+            (value) => store.compareAndSet(keys[i], value, JSON.stringify(advance(JSON.parse(value!))))
+          ))
+      ),
+      budget
+    )
+    await record(
+      group,
+      "toSchemaStore get, then compareAndSet",
+      false,
+      N,
+      timeSync(
+        N,
+        repeat(N, (i) =>
+          Effect.flatMap(
+            typed.get(keys[i]),
+            (record) => typed.compareAndSet(keys[i], record, advance(record!))
+          ))
+      ),
+      budget
+    )
+    await record(
+      group,
+      "the same through Schema.fromJsonString (how toSchemaStore encoded before 2026-12-05)",
+      false,
+      N,
+      timeSync(
+        N,
+        repeat(N, (i) =>
+          Effect.flatMap(store.get(keys[i]), (value) => {
+            const record = decode(value!)
+            return store.compareAndSet(keys[i], encode(record), encode(advance(record)))
+          }))
+      ),
+      budget
+    )
+    check((Effect.runSync(typed.get(keys[0])))!.offset > 0, "the typed updates did not write")
   }
   {
     const group = "memory: set with and without ttl (1,000 per Effect.gen)"

@@ -151,9 +151,9 @@ export const toSchemaStore: {
   const decodeJson = Schema.decodeUnknownResult(json)
   const encodeJson = Schema.encodeResult(json)
   // `fromJsonString` is `JSON.parse`/`JSON.stringify` around the codec, run as Effects inside the schema parser. The
-  // codec with the JSON calls made here gives the same strings and values at a fraction of the cost (every typed
-  // write, and every compareAndSet twice: BENCHMARKS.md, "The upload server's PATCH path"); a value that fails either
-  // step goes through `json` again, so errors are exactly the schema's own.
+  // codec with the JSON calls made here gives the same strings and values for less (BENCHMARKS.md, the contract table
+  // "typed records": a get and a compareAndSet of the upload server's record); a value that fails either step goes
+  // through `json` again, so errors are exactly the schema's own.
   const decodeCodec = Schema.decodeUnknownResult(codec)
   const encodeCodec = Schema.encodeResult(codec)
   /** The value, or `undefined` when it does not parse or fit (or decodes to `undefined`: the slow path decides). */
