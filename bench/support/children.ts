@@ -38,7 +38,9 @@ export const runChild = (script: string, args: ReadonlyArray<string>, timeoutMs:
       clearTimeout(timer)
       reject(new ChildError(`${describe}: could not start: ${error.message}`))
     })
-    child.once("exit", (code, signal) => {
+    // "close", not "exit": a child's last output may still be in the pipe when it exits, and its result line (over
+    // 200 KB for the memory contract suite) then arrived cut short.
+    child.once("close", (code, signal) => {
       clearTimeout(timer)
       if (timedOut) return reject(new ChildError(`${describe}: killed after ${timeoutMs / 1000} s`))
       if (code !== 0) return reject(new ChildError(`${describe}: exited with ${signal ?? `code ${code}`}`))
