@@ -220,10 +220,7 @@ export const make = Effect.gen(function*() {
     from(0)
   }
 
-  /**
-   * One chunk that fits the limit, written and counted: it is either on disk and counted, or neither. The part of a
-   * chunk past the limit is not written, and the write then fails with `BodyTooLarge`.
-   */
+  /** Where one request's body goes, and how far it has come. */
   interface Target {
     readonly id: string
     readonly fd: number
@@ -232,6 +229,10 @@ export const make = Effect.gen(function*() {
     readonly hash: Hash | null
     readonly progress: Progress
   }
+  /**
+   * The part of a chunk that fits the limit: only that part is written, and a chunk cut short fails the write with
+   * `BodyTooLarge` once it is on disk. A chunk counts once all of it has landed: it is on disk and counted, or neither.
+   */
   const fitting = (target: Target, chunk: Uint8Array) => {
     const room = target.limit - target.progress.written
     return chunk.byteLength > room ? chunk.subarray(0, room) : chunk
