@@ -24,6 +24,7 @@ import * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import { parseArgs } from "node:util"
 import { createClient, createCluster } from "redis"
+import { Upload } from "../apps/upload-server/src/Uploads.ts"
 import { type Budget, check, consume, emit, log, main, sampleBatches, type Stats, warmUp } from "./support/measure.ts"
 
 export interface ContractRow {
@@ -112,20 +113,8 @@ const memorySuite = async (quick: boolean) => {
     check(Number(Effect.runSync(store.get(keys[0]))) > 0, "the updates did not write")
   }
   {
-    // The upload server's record (apps/upload-server/src/Uploads.ts), advanced as a PATCH advances it.
+    // The upload server's record, advanced as a PATCH advances it.
     const group = "memory: typed records (toSchemaStore), get then compareAndSet (1,000 per Effect.gen)"
-    const Upload = Schema.Struct({
-      id: Schema.String,
-      owner: Schema.String,
-      length: Schema.NullOr(Schema.Number),
-      offset: Schema.Number,
-      metadata: Schema.NullOr(Schema.String),
-      createdAt: Schema.Number,
-      expiresAt: Schema.NullOr(Schema.Number),
-      concat: Schema.NullOr(Schema.Literals(["partial", "final"])),
-      parts: Schema.NullOr(Schema.Array(Schema.String)),
-      concatHeader: Schema.NullOr(Schema.String)
-    })
     const upload = (i: number): typeof Upload.Type => ({
       id: keys[i],
       owner: "anonymous",
