@@ -605,6 +605,39 @@ const syncOf = <Args extends ReadonlyArray<unknown>, A>(
     SyncId
   ]
 
+const TracedId: unique symbol = Symbol.for("effect-kv/BaseKvStore/traced")
+
+/**
+ * How a primitive built with `tracedPrimitive` puts its work in the span of its operation: `make` passes this function
+ * (the operation's span around `effect`), and the primitive calls it only when a tracer is installed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Traced = <A, E extends KvStoreError>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+
+/**
+ * A primitive that checks for a tracer itself, in the step that starts its work (where `Fiber.getCurrent()` is the
+ * caller's fiber), as the Redis store's point operations do: `make` gives `run` the operation's `Traced`, and the
+ * primitive runs in it when a tracer is installed. So an untraced operation needs no step of its own for the check.
+ * Used by `make` for `get`, `set` and `delete`; called as a plain function (as a view over the store calls it), `run`
+ * gets `undefined` and the caller traces.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const tracedPrimitive = <Args extends ReadonlyArray<unknown>, A>(
+  run: (traced: Traced | undefined, ...args: Args) => Effect.Effect<A, KvStoreError>
+): (...args: Args) => Effect.Effect<A, KvStoreError> =>
+  Object.assign((...args: Args) => run(undefined, ...args), { [TracedId]: run })
+
+const tracedOf = <Args extends ReadonlyArray<unknown>, A>(
+  primitive: ((...args: Args) => Effect.Effect<A, KvStoreError>) | undefined
+): ((traced: Traced, ...args: Args) => Effect.Effect<A, KvStoreError>) | undefined =>
+  (primitive as {
+    readonly [TracedId]?: (traced: Traced, ...args: Args) => Effect.Effect<A, KvStoreError>
+  } | undefined)?.[TracedId]
+
 /**
  * Where a backend's `subscribe` delivers changes.
  *
@@ -656,20 +689,30 @@ export const make = (options: MakeOptions): BaseKvStore => {
   const setSync = syncOf(options.set)
   const deleteSync = syncOf(options.delete)
   const hasSync = syncOf(options.has)
+  // The backend's primitives that check for a tracer in the step that starts their work (see `tracedPrimitive`).
+  const getTraced = tracedOf(options.get)
+  const setTraced = tracedOf(options.set)
+  const deleteTraced = tracedOf(options.delete)
+  const spanOf = (operation: Operation): Traced => (effect) => tracing.traced(operation, effect)
+  const getSpan = spanOf("get")
+  const setSpan = spanOf("set")
+  const deleteSpan = spanOf("delete")
   const selfTraced = new Set<Operation>()
-  if (getSync !== undefined) selfTraced.add("get")
-  if (setSync !== undefined) selfTraced.add("set")
-  if (deleteSync !== undefined) selfTraced.add("delete")
+  if (getSync !== undefined || getTraced !== undefined) selfTraced.add("get")
+  if (setSync !== undefined || setTraced !== undefined) selfTraced.add("set")
+  if (deleteSync !== undefined || deleteTraced !== undefined) selfTraced.add("delete")
   if (hasSync !== undefined) selfTraced.add("has")
   /** A refused argument of a self-traced operation still gets its span, with `error.type`. */
   const refuse = (operation: Operation, error: KvInputError) =>
     selfTraced.has(operation) ? tracing.traced(operation, Effect.fail(error)) : Effect.fail(error)
   const setValid = (key: string, value: string, expiry: Expiry): Effect.Effect<void, KvStoreError> =>
-    setSync === undefined ? options.set(key, value, expiry) : Effect.withFiberSucceed((fiber) =>
-      isTracing(fiber)
-        ? tracing.sync(fiber, "set", () => setSync(fiber, key, value, expiry))
-        : setSync(fiber, key, value, expiry)
-    )
+    setSync === undefined
+      ? setTraced === undefined ? options.set(key, value, expiry) : setTraced(setSpan, key, value, expiry)
+      : Effect.withFiberSucceed((fiber) =>
+        isTracing(fiber)
+          ? tracing.sync(fiber, "set", () => setSync(fiber, key, value, expiry))
+          : setSync(fiber, key, value, expiry)
+      )
 
   /** A synchronous primitive of one key, in one fiber step (its span in that step when a tracer is installed). */
   const onKey = <A>(
@@ -685,9 +728,11 @@ export const make = (options: MakeOptions): BaseKvStore => {
     get: (key) =>
       !isValidKey(key)
         ? refuse("get", invalidKey("get", key))
-        : getSync === undefined
-        ? get(key)
-        : onKey("get", getSync, key),
+        : getSync !== undefined
+        ? onKey("get", getSync, key)
+        : getTraced !== undefined
+        ? getTraced(getSpan, key)
+        : get(key),
     set: (key, value, writeOptions) =>
       !isValidKey(key)
         ? refuse("set", invalidKey("set", key))
@@ -699,9 +744,11 @@ export const make = (options: MakeOptions): BaseKvStore => {
     delete: (key) =>
       !isValidKey(key)
         ? refuse("delete", invalidKey("delete", key))
-        : deleteSync === undefined
-        ? options.delete(key)
-        : onKey("delete", deleteSync, key),
+        : deleteSync !== undefined
+        ? onKey("delete", deleteSync, key)
+        : deleteTraced !== undefined
+        ? deleteTraced(deleteSpan, key)
+        : options.delete(key),
     list: (prefix) => isValidPrefix(prefix) ? options.list(prefix) : Effect.fail(invalidPrefix(prefix)),
     has: (key) =>
       !isValidKey(key)

@@ -16,6 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
+import { MAX_SET_CHARS } from "../src/internal/redisCoalesce.ts"
 import {
   buildStore,
   canKillServers,
@@ -201,6 +202,34 @@ describe.skipIf(!canKillServers)("redis coalescing: standalone", () => {
         names.forEach((key, i) =>
           assert.deepStrictEqual(barrier.slice(i * 3, i * 3 + 3), [undefined, "true", "after"], key)
         )
+      }))
+
+    it.live(`${client}: sets of more than MAX_SET_CHARS characters go as several MSETs, in the order issued`, () =>
+      Effect.gen(function*() {
+        const namespace = uniqueNamespace()
+        const kv = yield* buildStore(layerRedis({ url: server().url, client, keyPrefix: namespace }))
+        // Keys of 4 characters, as "same" below.
+        const names = Array.from({ length: 100 }, (_, i) => `k${String(i).padStart(3, "0")}`)
+        const value = (key: string, i: number) => `${i} ${key} `.padEnd(1000, "v")
+        // Each pair counts namespace + key + value; an MSET is cut before the pair that would pass the limit.
+        const perMset = Math.floor(MAX_SET_CHARS / (namespace.length + 4 + 1000))
+        const msets = Math.ceil(100 / perMset)
+        assert.isAbove(msets, 1, "the batch is larger than one MSET takes")
+        yield* expectCommands(
+          ports(),
+          { mset: msets },
+          together(names.map((key, i) => kv.set(key, value(key, i)))),
+          "100 sets of 1,000 characters"
+        )
+        assert.deepStrictEqual(yield* kv.getMany(names), names.map(value), "every value landed")
+        // The same key in every MSET: the last write issued wins, as in one MSET.
+        yield* expectCommands(
+          ports(),
+          { mset: msets },
+          together(Array.from({ length: 100 }, (_, i) => kv.set("same", value("same", i)))),
+          "100 sets of one key"
+        )
+        assert.strictEqual(yield* kv.get("same"), value("same", 99))
       }))
 
     it.live(`${client}: a key of another type fails only its own caller, with WRONGTYPE, as a lone get does`, () =>

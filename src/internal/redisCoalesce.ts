@@ -58,6 +58,13 @@ export interface Sink<Q extends Queued> {
  */
 export const MAX_BATCH = 512
 
+/**
+ * Characters of keys and values per `MSET`. At 100 sets in flight with 200-character values, one 25 KB `MSET` per tick
+ * cost as much per set as the raw client's hundred `SET`s; cut at 16 KB (the size Redis reads a client's input in) it
+ * cost about three quarters as much (BENCHMARKS.md, Redis). Values small enough to fit go in one `MSET` as before.
+ */
+export const MAX_SET_CHARS = 16 * 1024
+
 const GET = 0
 const SET = 1
 const DEL = 2
@@ -186,7 +193,7 @@ export const makeCoalescer = <Q extends Queued>(
     )
   }
 
-  /** Operations of one kind: by slot on a cluster, in batches of at most MAX_BATCH. */
+  /** Operations of one kind: by slot on a cluster, each slot's in commands as `chunked` cuts them. */
   const sameKind = (kind: Kind, entries: Array<Q>): void => {
     if (kind === OTHER) {
       for (let i = 0; i < entries.length; i++) single(entries[i])
@@ -203,7 +210,22 @@ export const makeCoalescer = <Q extends Queued>(
     for (const group of bySlot.values()) chunked(kind, group)
   }
 
+  /** In commands of at most MAX_BATCH keys and, for sets, MAX_SET_CHARS characters, sent in order. */
   const chunked = (kind: Batched, entries: Array<Q>): void => {
+    if (kind === SET) {
+      let start = 0
+      let chars = 0
+      for (let i = 0; i < entries.length; i++) {
+        const size = keyPrefix.length + entries[i].key.length + (entries[i].payload as string).length
+        if (i > start && (chars + size > MAX_SET_CHARS || i - start === MAX_BATCH)) {
+          batch(kind, entries.slice(start, i))
+          start = i
+          chars = 0
+        }
+        chars += size
+      }
+      return batch(kind, start === 0 ? entries : entries.slice(start))
+    }
     if (entries.length <= MAX_BATCH) return batch(kind, entries)
     for (let i = 0; i < entries.length; i += MAX_BATCH) batch(kind, entries.slice(i, i + MAX_BATCH))
   }
@@ -251,7 +273,7 @@ export const makeCoalescer = <Q extends Queued>(
     for (let g = 0; g < groups.length; g++) {
       const group = groups[g]
       if (group.kind === OTHER) single(group.entries[0])
-      else batch(group.kind, group.entries)
+      else chunked(group.kind, group.entries)
     }
   }
 

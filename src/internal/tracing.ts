@@ -4,7 +4,8 @@
  * Free when no tracer is installed: the fiber's context cache says whether a tracer other than Effect's native one is
  * there (`Tracer.nativeTracer` creates spans nobody reads), and when none is, the operation's effect runs as it is,
  * for the price of one `withFiber`; an operation that never waits (the memory store's) checks in the step that does
- * its work, and costs nothing more.
+ * its work, and costs nothing more, and so does a Redis get, set or delete, which checks in the step that queues its
+ * command (`tracedPrimitive`).
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -49,11 +50,11 @@ const errorType = (error: KvStoreError): string => error._tag === "KvBackendErro
 /** What a store's operations need to trace themselves: the span of each operation, built once per store. */
 export interface Tracing {
   /** `effect` in a client span named for `operation` when a tracer is installed; `effect` itself otherwise. */
-  readonly traced: <A>(
+  readonly traced: <A, E extends KvStoreError>(
     operation: Operation,
-    effect: Effect.Effect<A, KvStoreError>,
+    effect: Effect.Effect<A, E>,
     batch?: ReadonlyArray<unknown>
-  ) => Effect.Effect<A, KvStoreError>
+  ) => Effect.Effect<A, E>
   /**
    * `f()` in the calling fiber's current step, inside a span (call it when `isTracing(fiber)`): for an operation that
    * never waits (the memory store's), whose span can open and close around a synchronous call. It needs no effect of
@@ -100,14 +101,14 @@ export const makeTracing = (telemetry: Telemetry): Tracing => {
     }
     return span
   }
-  const annotated = <A>(effect: Effect.Effect<A, KvStoreError>) =>
+  const annotated = <A, E extends KvStoreError>(effect: Effect.Effect<A, E>) =>
     Effect.tapError(effect, (error) => Effect.annotateCurrentSpan("error.type", errorType(error)))
 
-  const traced = <A>(
+  const traced = <A, E extends KvStoreError>(
     operation: Operation,
-    effect: Effect.Effect<A, KvStoreError>,
+    effect: Effect.Effect<A, E>,
     batch?: ReadonlyArray<unknown>
-  ): Effect.Effect<A, KvStoreError> =>
+  ): Effect.Effect<A, E> =>
     Effect.withFiber((fiber) => {
       if (!tracing(fiber.cache)) return effect
       const { attributes, name } = spanOf(operation)
@@ -160,7 +161,7 @@ export const makeTracing = (telemetry: Telemetry): Tracing => {
 
 /**
  * `store` with every operation but `listStream`, `watch` and those named in `untraced` (which trace themselves, with
- * `Tracing.sync`) in its span.
+ * `Tracing.sync` or as a `tracedPrimitive`) in its span.
  */
 export const traceStore = (
   store: BaseKvStore,
