@@ -87,7 +87,10 @@ export type RedisClient =
 export interface RedisStoreOptions {
   /** Namespace prepended to every key; nothing outside it is touched. Default: none. */
   readonly keyPrefix?: string | undefined
-  /** Deadline of each Redis command, and of waiting for a client's first connection. Default: 2 seconds. */
+  /**
+   * Deadline of each Redis command (counted from the end of the tick it was issued in, when it is sent), and of
+   * waiting for a client's first connection. Default: 2 seconds.
+   */
   readonly timeout?: Duration.Input | undefined
   /** Deadline of a whole `list` (every SCAN page on every master). Default: `timeout`. */
   readonly listTimeout?: Duration.Input | undefined

@@ -47,6 +47,8 @@ export interface Queued {
 
 /** Where the outcome of each queued operation goes. */
 export interface Sink<Q extends Queued> {
+  /** Called once per tick, as the tick's operations are about to be sent. */
+  readonly sending: () => void
   /** `reply` is the raw reply: the value (or `null`) of a get, the client's reply to anything else. */
   readonly succeed: (entry: Q, reply: unknown) => void
   readonly fail: (entry: Q, cause: unknown) => void
@@ -279,6 +281,7 @@ export const makeCoalescer = <Q extends Queued>(
 
   const flush = (): void => {
     scheduled = false
+    sink.sending()
     const entries = queue
     if (entries.length === 1) {
       // A lone operation, the common case at low concurrency: the queue is reused, nothing is allocated.

@@ -69,16 +69,22 @@ const decode = (reply: unknown): string | null =>
     ? Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength).toString("utf8")
     : String(reply)
 
+/** The deadline of the commands sent together at the end of one tick. */
+interface Tick {
+  at: number
+}
+
 /**
  * A command in flight: queued for the end of the tick (`redisCoalesce.ts`), then sent. With the store's own timeout
- * it is linked into the store's queue of deadlines; with another deadline it has a `timer` of its own.
+ * it is linked into the store's queue of deadlines, sharing its tick's deadline; with another deadline it has a
+ * `timer` of its own.
  */
 class InFlight implements Queued {
   prev: InFlight | undefined = undefined
   next: InFlight | undefined = undefined
   timer: ReturnType<typeof setTimeout> | undefined = undefined
+  tick: Tick | undefined = undefined
   constructor(
-    readonly at: number,
     readonly operation: Operation,
     readonly key: string,
     readonly payload: Payload,
@@ -102,6 +108,10 @@ export const makeStore = (
   let head: InFlight | undefined = undefined
   let tail: InFlight | undefined = undefined
   let timer: ReturnType<typeof setTimeout> | undefined = undefined
+  // The commands of one tick are sent together at its end, and their deadline counts from then: the clock is read once
+  // per tick, not once per command (a read of it cost about as much here as the rest of queuing a get). No timer runs
+  // before the end of the tick, so no deadline is looked at before it is set.
+  let tick: Tick | undefined = undefined
 
   const unlink = (entry: InFlight): void => {
     if (entry.timer !== undefined) return clearTimeout(entry.timer)
@@ -122,17 +132,22 @@ export const makeStore = (
   const expire = (): void => {
     timer = undefined
     const now = Date.now()
-    while (head !== undefined && head.at <= now) {
+    while (head !== undefined && head.tick!.at <= now) {
       const entry = head
       unlink(entry)
       entry.resume(Effect.fail(timedOut(entry.operation, entry.key, timeoutMs)))
     }
-    if (head !== undefined) arm(head.at - now)
+    if (head !== undefined) arm(head.tick!.at - now)
   }
 
   // A caller interrupted or timed out meanwhile has resumed already: its resume is a no-op, and nobody else's
   // outcome depends on it.
   const enqueue = makeCoalescer<InFlight>(adapter, keyPrefix, {
+    sending: () => {
+      if (tick === undefined) return
+      tick.at = Date.now() + timeoutMs
+      tick = undefined
+    },
     succeed: (entry, reply) => {
       unlink(entry)
       entry.resume(
@@ -169,12 +184,13 @@ export const makeStore = (
     ms: number,
     resume: (effect: Effect.Effect<A, KvBackendError>) => void
   ): Effect.Effect<void> | undefined => {
-    const entry = new InFlight(Date.now() + ms, operation, key, payload, resume)
+    const entry = new InFlight(operation, key, payload, resume)
     if (ms !== timeoutMs) {
       const own = entry.timer = setTimeout(() => resume(Effect.fail(timedOut(operation, key, ms))), ms)
       enqueue(entry)
       return Effect.sync(() => clearTimeout(own))
     }
+    entry.tick = tick ??= { at: Infinity }
     if (tail === undefined) head = tail = entry
     else {
       entry.prev = tail
