@@ -738,15 +738,9 @@ export const make = (options: MakeOptions): BaseKvStore => {
         ? refuse("set", invalidKey("set", key))
         : !isValidValue(value)
         ? refuse("set", invalidValue(key, value))
-        : writeOptions !== undefined
-        ? withExpiry("set", key, writeOptions, (expiry) => setValid(key, value, expiry))
-        : setSync !== undefined
-        ? Effect.withFiberSucceed((fiber) =>
-          isTracing(fiber)
-            ? tracing.sync(fiber, "set", () => setSync(fiber, key, value, null))
-            : setSync(fiber, key, value, null)
-        )
-        : setValid(key, value, null),
+        : writeOptions === undefined
+        ? setValid(key, value, null)
+        : withExpiry("set", key, writeOptions, (expiry) => setValid(key, value, expiry)),
     delete: (key) =>
       !isValidKey(key)
         ? refuse("delete", invalidKey("delete", key))

@@ -62,8 +62,8 @@ export const MAX_BATCH = 512
 
 /**
  * Characters of keys and values per `MSET`. At 100 sets in flight with 200-character values, one 25 KB `MSET` per tick
- * cost as much per set as the raw client's hundred `SET`s; cut at 16 KB (the size Redis reads a client's input in) it
- * cost about three quarters as much (BENCHMARKS.md, Redis). Values small enough to fit go in one `MSET` as before.
+ * cost as much per set as the raw client's hundred `SET`s; cut at 16 K characters, about three quarters as much
+ * (BENCHMARKS.md, Redis). Small values still go in one `MSET`, where cutting gained nothing.
  */
 export const MAX_SET_CHARS = 16 * 1024
 

@@ -109,8 +109,8 @@ export const makeStore = (
   let tail: InFlight | undefined = undefined
   let timer: ReturnType<typeof setTimeout> | undefined = undefined
   // The commands of one tick are sent together at its end, and their deadline counts from then: the clock is read once
-  // per tick, not once per command (a read of it cost about as much here as the rest of queuing a get). No timer runs
-  // before the end of the tick, so no deadline is looked at before it is set.
+  // per tick, not once per command (BENCHMARKS.md, Redis). No timer runs before the end of the tick, so no deadline is
+  // looked at before it is set.
   let tick: Tick | undefined = undefined
 
   const unlink = (entry: InFlight): void => {
@@ -258,8 +258,8 @@ export const makeStore = (
    * `timeoutOrElse` there cost several times the raw client's time per compareAndSet at 100 in flight).
    *
    * With `traced` (a point operation, see `tracedPrimitive`), the command checks for a tracer in the same step and,
-   * when one is installed, runs again inside its span: an untraced get costs one fiber step instead of two, measurably
-   * less per get at 100 in flight (BENCHMARKS.md, Redis).
+   * when one is installed, runs again inside its span: an untraced get costs one fiber step instead of two
+   * (BENCHMARKS.md, Redis).
    */
   const command = <A>(
     operation: Operation,
