@@ -34,13 +34,14 @@ describe("npm start", () => {
         [{ UPLOAD_EXPIRES_AFTER: "tomorrow" }, /UPLOAD_EXPIRES_AFTER/],
         [{ UPLOAD_EXPIRES_AFTER: "0 seconds" }, /at least 1 millisecond[\s\S]*UPLOAD_EXPIRES_AFTER/],
         [{ UPLOAD_STORE_WAIT: "Infinity" }, /finite duration[\s\S]*UPLOAD_STORE_WAIT/],
-        [{ UPLOAD_ABANDONED_AFTER: "later" }, /UPLOAD_ABANDONED_AFTER/]
+        [{ UPLOAD_ABANDONED_AFTER: "later" }, /UPLOAD_ABANDONED_AFTER/],
+        [{ UPLOAD_SYNC_WRITE_BYTES: "-1" }, /UPLOAD_SYNC_WRITE_BYTES/]
       ] as const
     ) {
       const { code, output } = await runServer(env)
       expect(code, JSON.stringify(env)).toBe(1)
       expect(output, JSON.stringify(env)).toMatch(message)
     }
-    // Eight program starts one after another, each a second or more on a loaded 2-core machine.
+    // Nine program starts one after another, each a second or more on a loaded 2-core machine.
   }, 240_000)
 })

@@ -17,6 +17,7 @@
  * | `UPLOAD_STORE_WAIT`    | `6 seconds`        | how long requests wait out a store outage before 503        |
  * | `UPLOAD_STORE_MAX_WAITING` | `1000`         | store calls that may wait at once; past it, 503 at once     |
  * | `UPLOAD_ABANDONED_AFTER` | `1 hour`         | an unfinished upload superseded by a new one of the same file, without bytes for this long, is removed |
+ * | `UPLOAD_SYNC_WRITE_BYTES` | `65536`         | chunks up to this size are written from the event loop (`Files.ts`); `0`: all in the thread pool |
  *
  * Tests build the same service with `layer({...})`, without the environment.
  *
@@ -65,6 +66,12 @@ export interface ServerSettings {
    * metadata) exists, before the cleanup removes it: the upload a client dropped when it started over.
    */
   readonly abandonedAfter: Duration.Duration
+  /**
+   * Chunks of a request body up to this many bytes are written from the event loop rather than in Node's thread pool
+   * (`Files.ts`); `0` writes every chunk in the thread pool, as a data directory on a slow or network file system may
+   * want.
+   */
+  readonly syncWriteBytes: number
 }
 
 /**
@@ -86,7 +93,9 @@ const defaults = {
   // after which a request must have been answered.
   storeWait: Duration.seconds(6),
   storeMaxWaiting: 1000,
-  abandonedAfter: Duration.hours(1)
+  abandonedAfter: Duration.hours(1),
+  // A body arrives in socket reads of at most 64 KiB: every chunk of a healthy disk's PATCH is written on the loop.
+  syncWriteBytes: 64 * 1024
 } as const
 
 /**
@@ -116,7 +125,8 @@ export const make = (options: Partial<ServerSettings> = {}): ServerSettings => {
     shutdownTimeout: options.shutdownTimeout ?? defaults.shutdownTimeout,
     storeWait: options.storeWait ?? defaults.storeWait,
     storeMaxWaiting: options.storeMaxWaiting ?? defaults.storeMaxWaiting,
-    abandonedAfter: options.abandonedAfter ?? defaults.abandonedAfter
+    abandonedAfter: options.abandonedAfter ?? defaults.abandonedAfter,
+    syncWriteBytes: options.syncWriteBytes ?? defaults.syncWriteBytes
   }
 }
 
@@ -153,6 +163,8 @@ const storeWait = Config.schema(
 
 const storeMaxWaiting = Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), "UPLOAD_STORE_MAX_WAITING")
 
+const syncWriteBytes = Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), "UPLOAD_SYNC_WRITE_BYTES")
+
 /**
  * The settings as read from the environment.
  *
@@ -168,7 +180,8 @@ export const fromEnv: Config.Config<ServerSettings> = Config.all({
   expiresAfter: Config.withDefault(expiresAfter, defaults.expiresAfter),
   storeWait: Config.withDefault(storeWait, defaults.storeWait),
   storeMaxWaiting: Config.withDefault(storeMaxWaiting, defaults.storeMaxWaiting),
-  abandonedAfter: Config.withDefault(abandonedAfter, defaults.abandonedAfter)
+  abandonedAfter: Config.withDefault(abandonedAfter, defaults.abandonedAfter),
+  syncWriteBytes: Config.withDefault(syncWriteBytes, defaults.syncWriteBytes)
 }).pipe(
   Config.map(({ bytesPerOwner, maxSize, ...rest }) =>
     make({ ...rest, maxSize: Option.getOrNull(maxSize), bytesPerOwner: Option.getOrNull(bytesPerOwner) })

@@ -10,10 +10,16 @@
  * truncating on every PATCH saves a file-system round trip per request, which is most of a small PATCH's latency.
  *
  * The write path is the server's hottest: a body from Node's HTTP server (`IncomingMessage`) is pumped to the file's
- * descriptor with Node's `fs.write`, one Effect step for the whole body, rather than as an Effect `Stream` of chunks.
+ * descriptor with Node's `fs`, one Effect step for the whole body, rather than as an Effect `Stream` of chunks.
  * Measured on one Redis in 16 KB PATCHes (BENCHMARKS.md, "The upload server's PATCH path"), the `Stream` cost about a
  * fifth of the server's CPU per request. Any other body (another platform's request, one that expects `100 Continue`)
  * takes the `Stream` path.
+ *
+ * Chunks up to `syncWriteBytes` (64 KiB, every chunk of a socket read) are written from the event loop: handing a
+ * write to Node's thread pool and back wakes two threads, which on the same benchmark cost more than writing 16 KB into
+ * the page cache (BENCHMARKS.md has the figures). A write on the loop holds up every request of the instance while it
+ * runs, so one that takes longer than `SLOW_WRITE_MS` (a disk under write-back pressure, a network file system) sends
+ * every write to the thread pool for `POOL_FOR_MS`, with a warning in the log.
  *
  * @since 0.1.0
  */
@@ -119,9 +125,44 @@ const systemError = (method: string, id: string, error: NodeJS.ErrnoException) =
     module: "FileSystem",
     method,
     pathOrDescriptor: id,
+    // What an operator needs from the log, such as "ENOSPC: no space left on device, write".
+    description: error.message,
     syscall: error.syscall,
     cause: error
   })
+
+/** A write on the event loop that takes longer than this sends writes to the thread pool (see the module's doc). */
+export const SLOW_WRITE_MS = 5
+
+/** For this long after a slow write, every write goes to the thread pool. */
+export const POOL_FOR_MS = 30_000
+
+/**
+ * Where each chunk is written: on the event loop when it is at most `maxBytes` and no write on the loop was slow in
+ * the last `POOL_FOR_MS`, else in the thread pool. `took` reports how long a write on the loop took, and says whether
+ * that sent writes to the thread pool.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWritePolicy = (maxBytes: number, now: () => number) => {
+  /** Until when writes go to the thread pool; 0 when they need not (no clock read per write then). */
+  let poolUntil = 0
+  return {
+    onLoop: (bytes: number): boolean => {
+      if (bytes > maxBytes) return false
+      if (poolUntil === 0) return true
+      if (now() < poolUntil) return false
+      poolUntil = 0
+      return true
+    },
+    took: (ms: number): boolean => {
+      if (ms <= SLOW_WRITE_MS) return false
+      poolUntil = now() + POOL_FOR_MS
+      return true
+    }
+  }
+}
 
 /**
  * @since 0.1.0
@@ -129,7 +170,7 @@ const systemError = (method: string, id: string, error: NodeJS.ErrnoException) =
  */
 export const make = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
-  const { dataDir } = yield* UploadServerConfig
+  const { dataDir, syncWriteBytes } = yield* UploadServerConfig
   yield* fs.makeDirectory(dataDir, { recursive: true })
   const path = (id: string) => Path.join(dataDir, id)
 
@@ -203,6 +244,16 @@ export const make = Effect.gen(function*() {
       return handle.retired ? close(handle) : Effect.void
     })
 
+  const policy = makeWritePolicy(syncWriteBytes, () => performance.now())
+  const services = yield* Effect.context<never>()
+  const warnSlow = (ms: number) =>
+    Effect.runForkWith(services)(
+      Effect.logWarning(
+        `a ${Math.round(ms)} ms write held up the event loop: writing in the thread pool for the next ` +
+          `${POOL_FOR_MS / 1000} seconds (UPLOAD_SYNC_WRITE_BYTES=0 always does)`
+      )
+    )
+
   /** Writes all of `part` at `position`: a short write (a signal, a full disk) goes on from where it stopped. */
   const writeFully = (
     fd: number,
@@ -211,6 +262,21 @@ export const make = Effect.gen(function*() {
     position: number,
     done: (error: PlatformError.PlatformError | null) => void
   ) => {
+    if (policy.onLoop(part.byteLength)) {
+      const start = performance.now()
+      let error: PlatformError.PlatformError | null = null
+      try {
+        for (let at = 0; at < part.byteLength;) {
+          at += NodeFs.writeSync(fd, part, at, part.byteLength - at, position + at)
+        }
+      } catch (cause) {
+        error = systemError("write", id, cause as NodeJS.ErrnoException)
+      }
+      const took = performance.now() - start
+      if (policy.took(took)) warnSlow(took)
+      // Outside the try: what `done` runs next is not this write's failure.
+      return done(error)
+    }
     const from = (at: number) =>
       NodeFs.write(fd, part, at, part.byteLength - at, position + at, (error, written) => {
         if (error) return done(systemError("write", id, error))
