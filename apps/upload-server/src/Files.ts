@@ -18,8 +18,8 @@
  * Chunks up to `syncWriteBytes` (64 KiB, every chunk of a socket read) are written from the event loop: handing a
  * write to Node's thread pool and back wakes two threads, which on the same benchmark cost more than writing 16 KB into
  * the page cache (BENCHMARKS.md has the figures). A write on the loop holds up every request of the instance while it
- * runs, so one that takes longer than `SLOW_WRITE_MS` (a disk under write-back pressure, a network file system) sends
- * every write to the thread pool for `POOL_FOR_MS`, with a warning in the log.
+ * runs, so when the writes there turn slow (a disk under write-back pressure, a network file system: their running
+ * average passes `SLOW_WRITE_MS`) every write goes to the thread pool for `POOL_FOR_MS`, with a warning in the log.
  *
  * @since 0.1.0
  */
@@ -131,16 +131,21 @@ const systemError = (method: string, id: string, error: NodeJS.ErrnoException) =
     cause: error
   })
 
-/** A write on the event loop that takes longer than this sends writes to the thread pool (see the module's doc). */
-export const SLOW_WRITE_MS = 5
+/**
+ * Writes on the event loop whose running average takes longer than this send writes to the thread pool (see the
+ * module's doc). A 16 KB write into the page cache takes tens of microseconds; the average (each write weighing 1/16)
+ * passes 1 ms after one write of 16 ms or a run of writes of a millisecond or more, not after the odd few milliseconds a
+ * busy machine takes the process off its CPU mid-write.
+ */
+export const SLOW_WRITE_MS = 1
 
-/** For this long after a slow write, every write goes to the thread pool. */
+/** For this long after the writes on the loop turned slow, every write goes to the thread pool. */
 export const POOL_FOR_MS = 30_000
 
 /**
- * Where each chunk is written: on the event loop when it is at most `maxBytes` and no write on the loop was slow in
- * the last `POOL_FOR_MS`, else in the thread pool. `took` reports how long a write on the loop took, and says whether
- * that sent writes to the thread pool.
+ * Where each chunk is written: on the event loop when it is at most `maxBytes` and the writes there have not turned
+ * slow in the last `POOL_FOR_MS`, else in the thread pool. `took` reports how long a write on the loop took, and says
+ * whether that sent writes to the thread pool.
  *
  * @since 0.1.0
  * @category constructors
@@ -148,6 +153,7 @@ export const POOL_FOR_MS = 30_000
 export const makeWritePolicy = (maxBytes: number, now: () => number) => {
   /** Until when writes go to the thread pool; 0 when they need not (no clock read per write then). */
   let poolUntil = 0
+  let average = 0
   return {
     onLoop: (bytes: number): boolean => {
       if (bytes > maxBytes) return false
@@ -157,7 +163,9 @@ export const makeWritePolicy = (maxBytes: number, now: () => number) => {
       return true
     },
     took: (ms: number): boolean => {
-      if (ms <= SLOW_WRITE_MS) return false
+      average += (ms - average) / 16
+      if (average <= SLOW_WRITE_MS) return false
+      average = 0
       poolUntil = now() + POOL_FOR_MS
       return true
     }
@@ -249,7 +257,7 @@ export const make = Effect.gen(function*() {
   const warnSlow = (ms: number) =>
     Effect.runForkWith(services)(
       Effect.logWarning(
-        `a ${Math.round(ms)} ms write held up the event loop: writing in the thread pool for the next ` +
+        `writes held up the event loop (the last took ${Math.round(ms)} ms): writing in the thread pool for the next ` +
           `${POOL_FOR_MS / 1000} seconds (UPLOAD_SYNC_WRITE_BYTES=0 always does)`
       )
     )
