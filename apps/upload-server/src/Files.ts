@@ -136,10 +136,18 @@ const systemError = (method: string, id: string, error: NodeJS.ErrnoException) =
  * module's doc). A 16 KB write into the page cache takes tens of microseconds; the average (each write weighing 1/16)
  * passes 1 ms after one write of 16 ms or a run of writes of a millisecond or more, not after the odd few milliseconds a
  * busy machine takes the process off its CPU mid-write.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export const SLOW_WRITE_MS = 1
 
-/** For this long after the writes on the loop turned slow, every write goes to the thread pool. */
+/**
+ * For this long after the writes on the loop turned slow, every write goes to the thread pool.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export const POOL_FOR_MS = 30_000
 
 /**
@@ -258,7 +266,7 @@ export const make = Effect.gen(function*() {
     Effect.runForkWith(services)(
       Effect.logWarning(
         `writes held up the event loop (the last took ${Math.round(ms)} ms): writing in the thread pool for the next ` +
-          `${POOL_FOR_MS / 1000} seconds (UPLOAD_SYNC_WRITE_BYTES=0 always does)`
+          `${POOL_FOR_MS / 1000} seconds (a syncWriteBytes of 0, UPLOAD_SYNC_WRITE_BYTES=0, always does)`
       )
     )
 
