@@ -12,9 +12,9 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Ports from "./ports.ts"
 
 export interface PostgresServer {
   readonly port: number
@@ -98,15 +98,7 @@ const run = (bin: string, args: ReadonlyArray<string>, timeoutMs = START_TIMEOUT
 
 const freePort = (): Effect.Effect<number, PostgresServerError> =>
   Effect.tryPromise({
-    try: () =>
-      new Promise<number>((resolve, reject) => {
-        const server = net.createServer()
-        server.once("error", reject)
-        server.listen({ host: HOST, port: 0, exclusive: true }, () => {
-          const address = server.address()
-          server.close(() => typeof address === "object" && address !== null ? resolve(address.port) : reject())
-        })
-      }),
+    try: () => Ports.freePort(),
     catch: (cause) => new PostgresServerError({ message: `could not find a free port: ${String(cause)}`, cause })
   })
 

@@ -13,6 +13,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Ports from "./ports.ts"
 
 export interface RedisServer {
   readonly host: string
@@ -43,7 +44,6 @@ const HOST = "127.0.0.1"
 const START_TIMEOUT_MS = 30_000
 const CLUSTER_TIMEOUT_MS = 30_000
 const BIND_ATTEMPTS = 5
-const CLUSTER_BUS_OFFSET = 10_000
 const LOG_TAIL_CHARS = 8_192
 const ADDRESS_IN_USE = /Address already in use/
 
@@ -251,30 +251,10 @@ export const awaitUnreadCommand = (port: number): Effect.Effect<void> =>
     }
   })
 
-const canListen = (port: number): Promise<number | undefined> =>
-  new Promise((resolve) => {
-    const server = net.createServer()
-    server.once("error", () => resolve(undefined))
-    server.listen({ host: HOST, port, exclusive: true }, () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : undefined))
-    })
-  })
-
-/** Cluster nodes also bind the bus on port + 10000, so that one must exist and be free too. */
+/** Cluster nodes also bind the bus on port + 10000, so that one must be free too (see `ports.ts`). */
 export const freePort = (withClusterBus: boolean): Effect.Effect<number, RedisServerError> =>
   Effect.tryPromise({
-    try: async () => {
-      for (let attempt = 0; attempt < 100; attempt++) {
-        const port = await canListen(0)
-        if (port === undefined) continue
-        if (!withClusterBus) return port
-        if (port + CLUSTER_BUS_OFFSET < 65_536 && (await canListen(port + CLUSTER_BUS_OFFSET)) !== undefined) {
-          return port
-        }
-      }
-      throw new Error("the OS handed out no usable port in 100 tries")
-    },
+    try: () => Ports.freePort(withClusterBus),
     catch: (cause) => new RedisServerError({ message: `could not find a free port: ${String(cause)}`, cause })
   })
 
