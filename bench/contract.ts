@@ -1,9 +1,10 @@
 /**
  * Child process: what the grown contract costs, each group of rows beside its floor, in one process.
  *
- * `--suite memory`: the atomic operations beside get + set, a write with ttl beside a plain one, a store with
- * `maxEntries` beside one without, `listPage` of 100 at 1,000,000 keys beside `list` of the same 100, and 100-key
- * batches beside 100 single operations; 1,000 operations per `Effect.gen`.
+ * `--suite memory`: the atomic operations beside get + set, a namespaced view (`withPrefix`) beside Effect's
+ * `KeyValueStore.prefix`, a write with ttl beside a plain one, a store with `maxEntries` beside one without,
+ * `listPage` of 100 at 1,000,000 keys beside `list` of the same 100, and 100-key batches beside 100 single operations;
+ * 1,000 operations per `Effect.gen`.
  *
  * `--suite redis --url … [--cluster url,url,url]`: `compareAndSet` and `modify` beside the raw client running the
  * same Lua script (and GET + script), 1,000 concurrent increments of one key through `modify` beside Redis `INCR`,
@@ -12,13 +13,14 @@
  * floor groups keys by slot too, as it must).
  */
 import calculateSlot from "cluster-key-slot"
-import { type BaseKvStore, makeMemoryBaseKvStore, toSchemaStore } from "effect-kv"
+import { type BaseKvStore, makeMemoryBaseKvStore, toSchemaStore, withPrefix } from "effect-kv"
 import { BaseKvStoreService } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as KeyValueStore from "effect/persistence/KeyValueStore"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
@@ -180,6 +182,38 @@ const memorySuite = async (quick: boolean) => {
       budget
     )
     check((Effect.runSync(typed.get(keys[0])))!.offset > 0, "the typed updates did not write")
+  }
+  {
+    // A view prepends its namespace to every key, as Effect's `KeyValueStore.prefix` does: the floor here is Effect's
+    // own view over `layerMemory`, so the rows show what effect-kv's view adds to the store beneath it.
+    const effectStore = KeyValueStore.prefix(
+      Effect.runSync(Effect.scoped(Effect.map(
+        Layer.build(KeyValueStore.layerMemory),
+        (context) => Context.get(context, KeyValueStore.KeyValueStore)
+      ))),
+      "tenant:42:"
+    )
+    const view = withPrefix(makeMemoryBaseKvStore(), "tenant:42:")
+    prepare(view)
+    Effect.runSync(Effect.forEach(keys, (key) => effectStore.set(key, "0"), { discard: true }))
+    for (
+      const [operation, theirs, ours] of [
+        ["get", (i: number) => effectStore.get(keys[i]), (i: number) => view.get(keys[i])],
+        ["set", (i: number) => effectStore.set(keys[i], "v"), (i: number) => view.set(keys[i], "v")]
+      ] as const
+    ) {
+      const group = `memory: ${operation} through a namespaced view (1,000 per Effect.gen, 1,000 keys)`
+      await record(
+        group,
+        "Effect KeyValueStore.prefix over layerMemory: the floor",
+        true,
+        N,
+        timeSync(N, repeat(N, theirs)),
+        budget
+      )
+      await record(group, "effect-kv withPrefix over the memory store", false, N, timeSync(N, repeat(N, ours)), budget)
+    }
+    check(Effect.runSync(view.get(keys[0])) === "v", "the view's writes did not land")
   }
   {
     const group = "memory: set with and without ttl (1,000 per Effect.gen)"

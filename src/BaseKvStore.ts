@@ -633,10 +633,35 @@ export const tracedPrimitive = <Args extends ReadonlyArray<unknown>, A>(
 
 const tracedOf = <Args extends ReadonlyArray<unknown>, A>(
   primitive: ((...args: Args) => Effect.Effect<A, KvStoreError>) | undefined
-): ((traced: Traced, ...args: Args) => Effect.Effect<A, KvStoreError>) | undefined =>
+): ((traced: Traced | undefined, ...args: Args) => Effect.Effect<A, KvStoreError>) | undefined =>
   (primitive as {
-    readonly [TracedId]?: (traced: Traced, ...args: Args) => Effect.Effect<A, KvStoreError>
+    readonly [TracedId]?: (traced: Traced | undefined, ...args: Args) => Effect.Effect<A, KvStoreError>
   } | undefined)?.[TracedId]
+
+/**
+ * A point primitive (`get`, `set`, `delete`, `has`) with its key rewritten by `f` before the backend sees it, keeping
+ * the path its backend gave it: a `syncPrimitive` stays one, and so does a `tracedPrimitive`. A view over a store
+ * (`withPrefix`) builds its point operations with it, so that an operation through the view takes the fiber steps it
+ * takes on the store, with no step of its own for the tracer check (BENCHMARKS.md, views).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const mapKey = <P extends (key: string, ...args: Array<any>) => Effect.Effect<any, KvStoreError>>(
+  primitive: P,
+  f: (key: string) => string
+): P => {
+  // Point primitives take at most three arguments; passing them one by one spares a rest array per call.
+  const sync = syncOf(primitive as (key: string, a?: unknown, b?: unknown) => Effect.Effect<unknown, KvStoreError>)
+  if (sync !== undefined) {
+    return syncPrimitive((fiber, key: string, a?: unknown, b?: unknown) => sync(fiber, f(key), a, b)) as unknown as P
+  }
+  const traced = tracedOf(primitive as (key: string, a?: unknown, b?: unknown) => Effect.Effect<unknown, KvStoreError>)
+  if (traced !== undefined) {
+    return tracedPrimitive((span, key: string, a?: unknown, b?: unknown) => traced(span, f(key), a, b)) as unknown as P
+  }
+  return ((key: string, a?: unknown, b?: unknown) => primitive(f(key), a, b)) as P
+}
 
 /**
  * Where a backend's `subscribe` delivers changes.

@@ -25,6 +25,7 @@ import {
   type KvInputError,
   type KvStoreError,
   make,
+  mapKey,
   type Primitives,
   primitivesOf,
   telemetryOf,
@@ -108,11 +109,11 @@ const prefixed = (store: BaseKvStore, namespace: string): BaseKvStore => {
   const inner = (key: string) => namespace + key
   return make({
     telemetry: telemetryOf(store),
-    get: (key) => base.get(inner(key)),
-    set: (key, value, expiry) => base.set(inner(key), value, expiry),
-    delete: (key) => base.delete(inner(key)),
+    get: mapKey(base.get, inner),
+    set: mapKey(base.set, inner),
+    delete: mapKey(base.delete, inner),
     list: (prefix) => base.list(inner(prefix)),
-    has: (key) => base.has(inner(key)),
+    has: mapKey(base.has, inner),
     getMany: (keys) => base.getMany(keys.map(inner)),
     setMany: (entries, expiry) => base.setMany(entries.map(([key, value]) => [inner(key), value] as const), expiry),
     deleteMany: (keys) => base.deleteMany(keys.map(inner)),

@@ -7,6 +7,7 @@ import {
   type BaseKvStore,
   BaseKvStoreService,
   KvBackendError,
+  layerWithPrefix,
   make,
   makeMemoryPrimitives,
   memoryKvStore,
@@ -120,6 +121,13 @@ describe("tracing", () => {
       () => ({ system: "redis", target: `127.0.0.1:${redis().port}`, attributes: { "server.port": redis().port } })
     )
   }
+  traced(
+    "redis standalone (node-redis), through withPrefix",
+    layerWithPrefix("tenant:").pipe(
+      Layer.provide(Layer.suspend(() => layerRedis({ url: redis().url, keyPrefix: uniqueNamespace() })))
+    ),
+    () => ({ system: "redis", target: `127.0.0.1:${redis().port}`, attributes: { "server.port": redis().port } })
+  )
   traced(
     "redis cluster (ioredis)",
     Layer.suspend(() =>
