@@ -3,16 +3,26 @@
  *
  * - What a span costs: effect-kv's memory `get` and overwriting `set` with no tracer installed and with one (a tracer
  *   that makes Effect's native spans and exports nothing), beside Effect's `KeyValueStore.layerMemory`, one per
- *   `Effect.runSync` and 1,000 per `Effect.gen`, on random keys among 10,000. The three share this process and take
- *   their samples in turns, so the ratio to `layerMemory` is free of the process-to-process spread of the memory
- *   suite.
+ *   `Effect.runSync` and 1,000 per `Effect.gen`, on random keys among 10,000. Beside them, `layerMemory` behind
+ *   effect-kv's input checks (`isValidKey`, `isValidValue`), and nothing else: what any store that keeps effect-kv's
+ *   rules pays over `layerMemory`, so the rest of effect-kv's cost (the tracer check, expiry, the index) reads apart
+ *   from the rules'. The four share this process and take their samples in turns, so the ratios are free of the
+ *   process-to-process spread of the memory suite.
  * - `PersistedCache` hits and misses on effect-kv's backings beside Effect's own: `layerBackingMemory`,
  *   `layerBackingRedis` (over `@effect/platform-node`'s `NodeRedis`, given `--url`), `layerBackingSql` over SQLite and
  *   (given `--pg`) PostgreSQL. The cache keeps nothing in memory (`inMemoryCapacity: 0`), so every lookup reaches the
  *   backing: a hit is one read, a miss a read, the lookup and a write. One lookup in flight.
  */
 import { NodeRedis } from "@effect/platform-node"
-import { BaseKvStoreService, layerPersistence, memoryKvStore } from "effect-kv"
+import {
+  BaseKvStoreService,
+  invalidKey,
+  invalidValue,
+  isValidKey,
+  isValidValue,
+  layerPersistence,
+  memoryKvStore
+} from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
 import { layerPg, layerSql } from "effect-kv/sql"
 import * as Context from "effect/Context"
@@ -102,11 +112,28 @@ const spans = async (budget: Budget) => {
     return ((performance.now() - start) * 1e6) / N
   }
   for (
-    const [operation, effectOp, ours] of [
-      ["get (hit)", (i: number) => effectStore.get(picks[i]), (i: number) => store.get(picks[i])],
+    const [operation, effectOp, checkedOp, ours] of [
+      [
+        "get (hit)",
+        (i: number) => effectStore.get(picks[i]),
+        (i: number) => {
+          const key = picks[i]
+          return isValidKey(key) ? effectStore.get(key) : Effect.fail(invalidKey("get", key))
+        },
+        (i: number) => store.get(picks[i])
+      ],
       [
         "set (overwrite)",
         (i: number) => effectStore.set(picks[i], values[i & 63]),
+        (i: number) => {
+          const key = picks[i]
+          const value = values[i & 63]
+          return !isValidKey(key)
+            ? Effect.fail(invalidKey("set", key))
+            : !isValidValue(value)
+            ? Effect.fail(invalidValue(key, value))
+            : effectStore.set(key, value)
+        },
         (i: number) => store.set(picks[i], values[i & 63])
       ]
     ] as const
@@ -115,6 +142,7 @@ const spans = async (budget: Budget) => {
       const group = `spans: memory ${operation}, ${mode}, ${SPAN_KEYS.toLocaleString("en-US")} keys, one process`
       const contenders: ReadonlyArray<readonly [label: string, floor: boolean, sample: () => number]> = [
         ["Effect KeyValueStore.layerMemory: the floor", true, time(effectOp)],
+        ["Effect KeyValueStore.layerMemory behind effect-kv's input checks", false, time(checkedOp)],
         ["effect-kv memory, no tracer installed", false, time(ours)],
         [
           "effect-kv memory, a tracer installed (one span per operation)",
