@@ -652,15 +652,16 @@ export const mapKey = <P extends (key: string, ...args: Array<any>) => Effect.Ef
   f: (key: string) => string
 ): P => {
   // Point primitives take at most three arguments; passing them one by one spares a rest array per call.
-  const sync = syncOf(primitive as (key: string, a?: unknown, b?: unknown) => Effect.Effect<unknown, KvStoreError>)
+  const point = primitive as (key: string, a?: unknown, b?: unknown) => Effect.Effect<unknown, KvStoreError>
+  const sync = syncOf(point)
   if (sync !== undefined) {
     return syncPrimitive((fiber, key: string, a?: unknown, b?: unknown) => sync(fiber, f(key), a, b)) as unknown as P
   }
-  const traced = tracedOf(primitive as (key: string, a?: unknown, b?: unknown) => Effect.Effect<unknown, KvStoreError>)
+  const traced = tracedOf(point)
   if (traced !== undefined) {
     return tracedPrimitive((span, key: string, a?: unknown, b?: unknown) => traced(span, f(key), a, b)) as unknown as P
   }
-  return ((key: string, a?: unknown, b?: unknown) => primitive(f(key), a, b)) as P
+  return ((key: string, a?: unknown, b?: unknown) => point(f(key), a, b)) as P
 }
 
 /**
