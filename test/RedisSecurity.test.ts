@@ -104,8 +104,10 @@ describe.skipIf(!canKillServers)("redis: TLS with a throwaway CA", () => {
         const certificates = yield* makeCertificates
         const tlsPorts: Array<number> = []
         const cluster = yield* startRedisCluster({
+          // With `tls-cluster yes` the bus binds the TLS port + 10000, so that port must be free and below the
+          // ephemeral range too.
           node: (i) =>
-            Effect.map(Effect.orDie(freePort(false)), (port) => {
+            Effect.map(Effect.orDie(freePort(true)), (port) => {
               tlsPorts[i] = port
               return { args: tlsArgs(certificates, port, { cluster: true }) }
             })
