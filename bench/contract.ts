@@ -187,10 +187,7 @@ const memorySuite = async (quick: boolean) => {
     // A view prepends its namespace to every key, as Effect's `KeyValueStore.prefix` does: the floor here is Effect's
     // own view over `layerMemory`, so the rows show what effect-kv's view adds to the store beneath it.
     const effectStore = KeyValueStore.prefix(
-      Effect.runSync(Effect.scoped(Effect.map(
-        Layer.build(KeyValueStore.layerMemory),
-        (context) => Context.get(context, KeyValueStore.KeyValueStore)
-      ))),
+      Effect.runSync(Effect.provide(KeyValueStore.KeyValueStore, KeyValueStore.layerMemory)),
       "tenant:42:"
     )
     const view = withPrefix(makeMemoryBaseKvStore(), "tenant:42:")

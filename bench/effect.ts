@@ -25,7 +25,6 @@ import {
 } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
 import { layerPg, layerSql } from "effect-kv/sql"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -93,14 +92,8 @@ const spans = async (budget: Budget) => {
   // Distinct flat values, as they arrive from requests: an overwrite never writes the value already there.
   const values = Array.from({ length: 64 }, (_, i) => `${i}:`.padEnd(200, String.fromCharCode(97 + (i % 26))))
   const picks = Array.from({ length: N }, () => keys[Math.floor(Math.random() * SPAN_KEYS)])
-  const effectStore = Effect.runSync(Effect.scoped(Effect.map(
-    Layer.build(KeyValueStore.layerMemory),
-    (context) => Context.get(context, KeyValueStore.KeyValueStore)
-  )))
-  const store = Effect.runSync(Effect.scoped(Effect.map(
-    Layer.build(memoryKvStore),
-    (context) => Context.get(context, BaseKvStoreService)
-  )))
+  const effectStore = Effect.runSync(Effect.provide(KeyValueStore.KeyValueStore, KeyValueStore.layerMemory))
+  const store = Effect.runSync(Effect.provide(BaseKvStoreService, memoryKvStore))
   for (const key of keys) {
     Effect.runSync(effectStore.set(key, values[0]))
     Effect.runSync(store.set(key, values[0]))
