@@ -14,21 +14,12 @@
  *   backing: a hit is one read, a miss a read, the lookup and a write. One lookup in flight.
  */
 import { NodeRedis } from "@effect/platform-node"
-import {
-  BaseKvStoreService,
-  invalidKey,
-  invalidValue,
-  isValidKey,
-  isValidValue,
-  layerPersistence,
-  memoryKvStore
-} from "effect-kv"
+import { BaseKvStoreService, layerPersistence, memoryKvStore } from "effect-kv"
 import { layerRedis } from "effect-kv/redis"
 import { layerPg, layerSql } from "effect-kv/sql"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as KeyValueStore from "effect/persistence/KeyValueStore"
 import * as Persistable from "effect/persistence/Persistable"
 import * as PersistedCache from "effect/persistence/PersistedCache"
 import * as Persistence from "effect/persistence/Persistence"
@@ -43,6 +34,7 @@ import { parseArgs } from "node:util"
 import * as SqliteClient from "../test/support/SqliteClient.ts"
 import type { ContractResult, ContractRow } from "./contract.ts"
 import { type Budget, check, consume, emit, log, main, sampleBatches, statsOf, warmUp } from "./support/measure.ts"
+import { checkedKeyValueStore, effectLayerMemory } from "./support/memoryStores.ts"
 
 const rows: Array<ContractRow> = []
 
@@ -92,7 +84,8 @@ const spans = async (budget: Budget) => {
   // Distinct flat values, as they arrive from requests: an overwrite never writes the value already there.
   const values = Array.from({ length: 64 }, (_, i) => `${i}:`.padEnd(200, String.fromCharCode(97 + (i % 26))))
   const picks = Array.from({ length: N }, () => keys[Math.floor(Math.random() * SPAN_KEYS)])
-  const effectStore = Effect.runSync(Effect.provide(KeyValueStore.KeyValueStore, KeyValueStore.layerMemory))
+  const effectStore = effectLayerMemory()
+  const checked = checkedKeyValueStore(effectStore)
   const store = Effect.runSync(Effect.provide(BaseKvStoreService, memoryKvStore))
   for (const key of keys) {
     Effect.runSync(effectStore.set(key, values[0]))
@@ -109,24 +102,13 @@ const spans = async (budget: Budget) => {
       [
         "get (hit)",
         (i: number) => effectStore.get(picks[i]),
-        (i: number) => {
-          const key = picks[i]
-          return isValidKey(key) ? effectStore.get(key) : Effect.fail(invalidKey("get", key))
-        },
+        (i: number) => checked.get(picks[i]),
         (i: number) => store.get(picks[i])
       ],
       [
         "set (overwrite)",
         (i: number) => effectStore.set(picks[i], values[i & 63]),
-        (i: number) => {
-          const key = picks[i]
-          const value = values[i & 63]
-          return !isValidKey(key)
-            ? Effect.fail(invalidKey("set", key))
-            : !isValidValue(value)
-            ? Effect.fail(invalidValue(key, value))
-            : effectStore.set(key, value)
-        },
+        (i: number) => checked.set(picks[i], values[i & 63]),
         (i: number) => store.set(picks[i], values[i & 63])
       ]
     ] as const

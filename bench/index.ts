@@ -13,7 +13,7 @@
  * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
  * claims) makes the process exit non-zero; a missed target does not.
  *
- * `--only memory,bytes,redis,contract,sql,uploads,effect,watch` runs a subset (for working on one suite); it never
+ * `--only memory,bytes,redis,contract,sql,uploads,effect,watch,instructions` runs a subset (for working on one suite); it never
  * writes BENCHMARKS.md.
  */
 import * as Effect from "effect/Effect"
@@ -33,7 +33,8 @@ import type { RedisListResult, RedisOpsResult } from "./redis.ts"
 import { renderDocument, renderTerminal } from "./reports/document.ts"
 import type { Results } from "./reports/results.ts"
 import type { SqlResult } from "./sql.ts"
-import { ChildError, runChild } from "./support/children.ts"
+import { bundleChild, ChildError, hasValgrind, runChild, runCounted } from "./support/children.ts"
+import { COUNTED_OPS, COUNTED_STORES, type CountedOp, type CountedRun, type CountedStore } from "./support/counted.ts"
 import { layout } from "./support/data.ts"
 import { environment } from "./support/machine.ts"
 import { MEMORY_STORES } from "./support/memoryStores.ts"
@@ -61,6 +62,12 @@ interface Plan {
   readonly sqlSize: number
   readonly sqlRounds: number
   readonly childTimeoutMs: number
+  /** The instruction counts: which stores and operations, at which batch counts (see bench/instructions.ts). */
+  readonly counted: {
+    readonly stores: ReadonlyArray<CountedStore>
+    readonly ops: ReadonlyArray<CountedOp>
+    readonly batches: ReadonlyArray<number>
+  }
 }
 
 const FULL: Plan = {
@@ -74,7 +81,9 @@ const FULL: Plan = {
   contractRounds: 2,
   sqlSize: 10_000,
   sqlRounds: 3,
-  childTimeoutMs: 10 * 60_000
+  childTimeoutMs: 10 * 60_000,
+  // Three batch counts: two differences, whose agreement is the count's spread.
+  counted: { stores: COUNTED_STORES, ops: COUNTED_OPS, batches: [100, 200, 300] }
 }
 
 const QUICK: Plan = {
@@ -88,10 +97,11 @@ const QUICK: Plan = {
   contractRounds: 1,
   sqlSize: 2_000,
   sqlRounds: 1,
-  childTimeoutMs: 2 * 60_000
+  childTimeoutMs: 2 * 60_000,
+  counted: { stores: ["layerMemory", "effect-kv"], ops: ["overwrite"], batches: [20, 60] }
 }
 
-const SUITES = ["memory", "bytes", "redis", "contract", "sql", "uploads", "effect", "watch"] as const
+const SUITES = ["memory", "bytes", "redis", "contract", "sql", "uploads", "effect", "watch", "instructions"] as const
 type Suite = typeof SUITES[number]
 
 /** `items` starting at a different position each round, so no contender always runs first or last. */
@@ -132,6 +142,7 @@ const run = async (): Promise<number> => {
     sql: [],
     uploads: [],
     watch: [],
+    instructions: [],
     failures: []
   }
 
@@ -411,6 +422,41 @@ const run = async (): Promise<number> => {
       results.failures.push(`watch suite: ${error instanceof Error ? error.message : String(error)}`)
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+
+  if (runs("instructions")) {
+    if (await hasValgrind()) {
+      progress("instructions (valgrind)")
+      try {
+        const bundle = await bundleChild("instructions.ts")
+        const variants = plan.counted.stores.flatMap((store) =>
+          plan.counted.ops.flatMap((op) => plan.counted.batches.map((batches) => ({ store, op, batches })))
+        )
+        // A count does not depend on what else the machine runs, so two run at once, one per core.
+        await Effect.runPromise(Effect.forEach(variants, ({ batches, op, store }) =>
+          Effect.promise(async () => {
+            const label = `instructions ${store} ${op} × ${batches}`
+            const begin = Date.now()
+            try {
+              const { instructions, result } = await runCounted(
+                bundle,
+                ["--store", store, "--op", op, "--batches", String(batches)],
+                plan.childTimeoutMs
+              )
+              results.instructions!.push({ ...(result as Omit<CountedRun, "instructions">), instructions })
+              progress(`  ${label}: ${seconds(Date.now() - begin)}`)
+            } catch (error) {
+              const message = error instanceof ChildError ? error.message : String(error)
+              results.failures.push(`${label}: ${message}`)
+              progress(`  ${label}: FAILED ${message}`)
+            }
+          }), { concurrency: 2, discard: true }))
+      } catch (error) {
+        results.failures.push(`instructions suite: ${error instanceof Error ? error.message : String(error)}`)
+      }
+    } else {
+      results.failures.push("instructions suite: valgrind is not installed (apt-get install valgrind)")
     }
   }
 

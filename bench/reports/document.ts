@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import type { Environment } from "../support/machine.ts"
 import { table } from "../support/stats.ts"
 import { contractSections, contractTargets } from "./contract.ts"
+import { instructionSections } from "./instructions.ts"
 import { memoryNotes, memorySections, memoryTargets } from "./memory.ts"
 import { redisNotes, redisSections, redisTargets } from "./redis.ts"
 import type { Results, Section } from "./results.ts"
@@ -29,6 +30,7 @@ export const renderTerminal = (results: Results): string => {
   const observations = notes(results)
   const sections: Array<Section> = [
     ...memorySections(results),
+    ...instructionSections(results),
     ...redisSections(results),
     ...contractSections(results),
     ...sqlSections(results),
@@ -79,6 +81,7 @@ export const renderDocument = (results: Results): string => {
     targets: targets(results),
     notes: notes(results).map((note) => `- ${note}`).join("\n"),
     memory: render(memorySections(results), "###"),
+    instructions: render(instructionSections(results), "###"),
     redis: render(redisSections(results), "###"),
     contract: render(contractSections(results), "###"),
     sql: render(sqlSections(results), "###"),

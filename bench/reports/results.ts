@@ -7,6 +7,7 @@ import type { MemoryResult } from "../memory.ts"
 import type { BytesResult } from "../memoryBytes.ts"
 import type { RedisListResult, RedisOpsResult } from "../redis.ts"
 import type { SqlResult } from "../sql.ts"
+import type { CountedRun } from "../support/counted.ts"
 import type { Environment } from "../support/machine.ts"
 import type { Stats } from "../support/measure.ts"
 import type { RedisBenchmarkRow } from "../support/redisData.ts"
@@ -35,6 +36,8 @@ export interface Results {
   /** The change-stream suite; absent in results written before it was part of the report. */
   readonly watch?: Array<WatchResult>
   watchMechanism?: MechanismResult | undefined
+  /** The instruction counts (bench/instructions.ts); absent in results written before they were measured. */
+  readonly instructions?: Array<CountedRun>
   readonly failures: Array<string>
 }
 

@@ -5,7 +5,7 @@
  * Every `list` returns what the contract asks for (the keys under the prefix, prefix removed, sorted), so the rows
  * compare equal work. The stores without an ordered index get it the way their users would write it: a full scan.
  */
-import { makeMemoryBaseKvStore } from "effect-kv"
+import { invalidKey, invalidValue, isValidKey, isValidValue, makeMemoryBaseKvStore } from "effect-kv"
 import * as Effect from "effect/Effect"
 import * as KeyValueStore from "effect/persistence/KeyValueStore"
 import Keyv from "keyv"
@@ -77,8 +77,12 @@ const effectKv = (): MemoryStore => {
   }
 }
 
+/** A fresh `KeyValueStore.layerMemory`, as a program gets it. */
+export const effectLayerMemory = (): KeyValueStore.KeyValueStore =>
+  Effect.runSync(Effect.provide(KeyValueStore.KeyValueStore, KeyValueStore.layerMemory))
+
 const layerMemory = (): MemoryStore => {
-  const store = Effect.runSync(Effect.provide(KeyValueStore.KeyValueStore, KeyValueStore.layerMemory))
+  const store = effectLayerMemory()
   return {
     name: "layerMemory",
     kind: "effect",
@@ -92,6 +96,21 @@ const layerMemory = (): MemoryStore => {
     }
   }
 }
+
+/**
+ * Effect's `layerMemory` behind effect-kv's input checks (`isValidKey`, `isValidValue`) and nothing else: what any
+ * store that keeps effect-kv's rules pays over `layerMemory`, so that the rest of effect-kv's cost reads apart from
+ * the rules'.
+ */
+export const checkedKeyValueStore = (store: KeyValueStore.KeyValueStore) => ({
+  get: (key: string) => isValidKey(key) ? store.get(key) : Effect.fail(invalidKey("get", key)),
+  set: (key: string, value: string) =>
+    !isValidKey(key)
+      ? Effect.fail(invalidKey("set", key))
+      : !isValidValue(value)
+      ? Effect.fail(invalidValue(key, value))
+      : store.set(key, value)
+})
 
 const keyv = (): MemoryStore => {
   const backing = new Map<string, unknown>()
