@@ -13,8 +13,11 @@
  * touching no tracked file. Any benchmark that fails (a child that crashes, or a store that does not do what its row
  * claims) makes the process exit non-zero; a missed target does not.
  *
- * `--only memory,bytes,redis,contract,sql,uploads,effect,watch,instructions` runs a subset (for working on one suite); it never
- * writes BENCHMARKS.md.
+ * The instruction counts (bench/instructions.ts) are the one suite whose children run under valgrind, bundled first,
+ * two at a time: a count does not depend on the machine's load.
+ *
+ * `--only memory,bytes,redis,contract,sql,uploads,effect,watch,instructions` runs a subset (for working on one
+ * suite); it never writes BENCHMARKS.md.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
