@@ -81,7 +81,7 @@ describe("README.md snippets", () => {
       const file = fileOf(snippet)
       fs.writeFileSync(file, `${snippet.code.replaceAll(/redis:\/\/(localhost|127\.0\.0\.1):6379/g, url)}\n`)
       // Bundled, then run by Node (test/support/programs.ts): the transform tsx would apply, on a third of the CPU.
-      const program = await bundle(file, file.replace(/\.ts$/, ".mjs"), path.join(DIR, "tsconfig.json"))
+      const program = await bundle(file, file.replace(/\.ts$/, ".mjs"), { tsconfig: path.join(DIR, "tsconfig.json") })
       const { code, output } = await exec(process.execPath, [program], { REDIS_URL: url })
       assert.strictEqual(code, 0, `README.md line ${snippet.line} failed:\n${output}`)
     }, 60_000)

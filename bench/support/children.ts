@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { bundle } from "../../test/support/programs.ts"
 import { parseEmitted } from "./measure.ts"
 
 const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
@@ -94,26 +95,15 @@ export const runChild = async (script: string, args: ReadonlyArray<string>, time
 
 /**
  * `bench/<script>` and everything it imports in one file under bench/results/ (ignored by git), for `runCounted`.
- * Under valgrind, tsx's loader costs about a minute per run, the bundle a few seconds; and loading a package's
- * hundreds of modules from disk made the count of two identical runs differ by millions of instructions, one file by
- * thousands. `effect-kv` resolves to src/ through tsconfig.json's paths, as it does under tsx.
+ * Under valgrind, tsx's loader costs about a minute per run, the bundle about 20 s; and with the packages loaded from
+ * node_modules, two identical runs counted millions of instructions apart, in one file a few hundred.
  */
-export const bundleChild = async (script: string): Promise<string> => {
-  const { build } = await import("esbuild")
-  const outfile = path.join(BENCH_DIR, "results", "bundles", `${path.parse(script).name}.mjs`)
-  await build({
-    entryPoints: [path.join(BENCH_DIR, script)],
-    bundle: true,
-    // mitata loads it only under Bun.
-    external: ["bun:jsc"],
-    platform: "node",
-    format: "esm",
-    tsconfig: path.join(ROOT, "tsconfig.json"),
-    outfile,
-    logLevel: "warning"
+export const bundleChild = (script: string): Promise<string> =>
+  bundle(path.join(BENCH_DIR, script), path.join(BENCH_DIR, "results", "bundles", `${path.parse(script).name}.mjs`), {
+    packages: "bundle",
+    // mitata imports it only under Bun.
+    external: ["bun:jsc"]
   })
-  return outfile
-}
 
 /** Whether valgrind is on this machine, for `runCounted`. */
 export const hasValgrind = (): Promise<boolean> =>

@@ -38,23 +38,28 @@ const keepLocation: esbuild.Plugin = {
   }
 }
 
-/** Bundles `entry` (a TypeScript program) into `outfile` (ESM), with the project's tsconfig paths for effect-kv. */
+/**
+ * Bundles `entry` (a TypeScript program) into `outfile` (ESM), with the project's tsconfig paths for effect-kv. Packages
+ * are left to Node unless `options.packages` is `"bundle"` (the bench's instruction counts want one file: loading
+ * hundreds of modules from disk moves the count).
+ */
 export const bundle = async (
   entry: string,
   outfile: string,
-  tsconfig = path.join(ROOT, "tsconfig.json")
+  options: Pick<esbuild.BuildOptions, "tsconfig" | "packages" | "external"> = {}
 ): Promise<string> => {
   await esbuild.build({
     entryPoints: [entry],
     outfile,
-    tsconfig,
+    tsconfig: path.join(ROOT, "tsconfig.json"),
     bundle: true,
     platform: "node",
     format: "esm",
     target: "node20",
     packages: "external",
     plugins: [keepLocation],
-    logLevel: "silent"
+    logLevel: "silent",
+    ...options
   })
   return outfile
 }
